@@ -1,0 +1,283 @@
+//! The engine: what the HTTP layer calls. It owns no state itself; it routes each operation
+//! to the actor that owns the key (a session shard or the tenant directory), runs Argon2 on
+//! the bounded pool, and reads tenant configuration from the published snapshot.
+
+mod admin;
+mod introspect;
+mod sessions;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use ractor::rpc::CallResult;
+use ractor::ActorRef;
+
+use crate::crypto::password::PasswordPool;
+use crate::crypto::tokens::ServerSecrets;
+use crate::error::DomainError;
+use crate::metrics::EngineMetrics;
+use crate::model::{Session, UnixSecs};
+use crate::ratelimit::{retry_after_secs, LimitCheck};
+use crate::shard::ShardMessage;
+use crate::shards::{self, KeyRouter, Placement, ShardSet, SupervisorArgs, SupervisorMessage};
+use crate::store::timed::TimedStore;
+use crate::store::Store;
+use crate::tenant::{Applied, Change, TenantArgs, TenantDirectory, TenantMessage, TenantSnapshot};
+
+pub use introspect::Active;
+pub use sessions::{Caller, Credentials, Issued};
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub shards: usize,
+    /// Sessions cached per node, split evenly over the shards.
+    pub session_cache: usize,
+    pub argon2_threads: usize,
+    pub argon2_queue: usize,
+    pub store_timeout: Duration,
+    /// Deadline of an actor call; above the store timeout so a slow store surfaces as such.
+    pub call_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            shards: 8,
+            session_cache: 1_000_000,
+            argon2_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            argon2_queue: 4096,
+            store_timeout: Duration::from_secs(2),
+            call_timeout: Duration::from_millis(2500),
+        }
+    }
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    secrets: ServerSecrets,
+    passwords: PasswordPool,
+    shards: Arc<ShardSet>,
+    router: Arc<dyn KeyRouter>,
+    tenants: Arc<ArcSwap<TenantSnapshot>>,
+    directory: ActorRef<TenantMessage>,
+    supervisor: ActorRef<SupervisorMessage>,
+    metrics: EngineMetrics,
+    call_timeout: Duration,
+}
+
+pub fn now() -> UnixSecs {
+    chrono::Utc::now().timestamp()
+}
+
+impl Engine {
+    pub async fn start(
+        config: EngineConfig,
+        store: Arc<dyn Store>,
+        secrets: ServerSecrets,
+        router: Arc<dyn KeyRouter>,
+        metrics: EngineMetrics,
+    ) -> Result<Arc<Engine>, DomainError> {
+        let store: Arc<dyn Store> = Arc::new(TimedStore::new(
+            store,
+            config.store_timeout,
+            metrics.clone(),
+        ));
+        let passwords =
+            PasswordPool::start(config.argon2_threads, config.argon2_queue, metrics.clone())?;
+        let tenants = Arc::new(ArcSwap::from_pointee(TenantSnapshot::default()));
+        let (directory, _) = ractor::Actor::spawn(
+            None,
+            TenantDirectory,
+            TenantArgs {
+                store: store.clone(),
+                snapshot: tenants.clone(),
+            },
+        )
+        .await
+        .map_err(|e| DomainError::Internal(format!("cannot start tenant directory: {e}")))?;
+        let (supervisor, shards) = shards::start(SupervisorArgs {
+            shards: config.shards,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            cache_capacity: config.session_cache,
+            call_timeout: config.call_timeout,
+        })
+        .await?;
+        Ok(Arc::new(Engine {
+            store,
+            secrets,
+            passwords,
+            shards,
+            router,
+            tenants,
+            directory,
+            supervisor,
+            metrics,
+            call_timeout: config.call_timeout,
+        }))
+    }
+
+    /// The current tenant configuration; request paths read it without a message hop.
+    pub fn tenants(&self) -> arc_swap::Guard<Arc<TenantSnapshot>> {
+        self.tenants.load()
+    }
+
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.metrics
+    }
+
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    pub async fn ping_store(&self) -> Result<(), DomainError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Local shard owning `key`, or 503 when another node owns it (forwarding to the owner
+    /// arrives with the cluster).
+    fn shard_for(&self, key: &[u8]) -> Result<usize, DomainError> {
+        match self.router.place(key, self.shards.len()) {
+            Placement::Local(i) => Ok(i),
+            Placement::Remote(_) => Err(DomainError::unavailable("key owned by another node")),
+            Placement::Unavailable => Err(DomainError::unavailable("no node owns the key")),
+        }
+    }
+
+    /// Draws from rate-limit buckets that all live with `routing_key`'s owner shard.
+    pub async fn check_limits(
+        &self,
+        routing_key: &[u8],
+        checks: Vec<LimitCheck>,
+    ) -> Result<(), DomainError> {
+        if checks.is_empty() {
+            return Ok(());
+        }
+        let shard = self.shard_for(routing_key)?;
+        match self
+            .shards
+            .call(shard, |reply| ShardMessage::Limit { checks, reply })
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                self.metrics
+                    .rate_limited
+                    .with_label_values(&[refused.name])
+                    .inc();
+                Err(DomainError::RateLimited {
+                    limit: refused.name,
+                    retry_after: Duration::from_secs(retry_after_secs(refused.retry_after)),
+                })
+            }
+        }
+    }
+
+    /// Applies a tenant-configuration change through its owner actor.
+    pub async fn apply(&self, change: Change) -> Result<Applied, DomainError> {
+        let out = self
+            .directory
+            .call(
+                |reply| TenantMessage::Apply {
+                    change,
+                    now: now(),
+                    reply,
+                },
+                Some(self.call_timeout * 2),
+            )
+            .await;
+        match out {
+            Ok(CallResult::Success(r)) => r,
+            Ok(CallResult::Timeout) => Err(DomainError::unavailable("tenant directory timed out")),
+            _ => Err(DomainError::unavailable("tenant directory unavailable")),
+        }
+    }
+
+    /// Periodic housekeeping (rate-limit buckets, cache expiry); call every few seconds.
+    pub fn tick(&self) {
+        let now = now();
+        self.shards.cast_all(|| ShardMessage::Tick { now });
+    }
+
+    /// Fault injection: makes shard `index` panic while answering; returns what the caller
+    /// of a crashed shard sees.
+    pub async fn crash_shard(&self, index: usize) -> Result<(), DomainError> {
+        if index >= self.shards.len() {
+            return Err(DomainError::NotFound("shard"));
+        }
+        self.shards
+            .call(index, |reply| ShardMessage::Crash { reply })
+            .await?
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Stops the actors (after HTTP has drained).
+    pub fn stop(&self) {
+        self.supervisor.stop(Some("shutdown".into()));
+        self.directory.stop(Some("shutdown".into()));
+    }
+
+    async fn session_shard_call<T: Send + 'static>(
+        &self,
+        session_id: uuid::Uuid,
+        build: impl FnOnce(crate::shard::Reply<T>) -> ShardMessage,
+    ) -> Result<T, DomainError> {
+        let shard = self.shard_for(&session_key(session_id))?;
+        self.shards.call(shard, build).await?
+    }
+
+    async fn get_session(
+        &self,
+        session_id: uuid::Uuid,
+    ) -> Result<Option<Arc<Session>>, DomainError> {
+        self.session_shard_call(session_id, |reply| ShardMessage::Get { session_id, reply })
+            .await
+    }
+
+    pub(crate) fn security_event(&self, event: &'static str) {
+        self.metrics
+            .security_events
+            .with_label_values(&[event])
+            .inc();
+    }
+}
+
+/// Routing keys: explicit bytes, so placement is identical on every node and release.
+pub fn session_key(id: uuid::Uuid) -> Vec<u8> {
+    let mut k = Vec::with_capacity(18);
+    k.extend_from_slice(b"s:");
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn account_key(project_id: uuid::Uuid, external_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(19 + external_id.len());
+    k.extend_from_slice(b"a:");
+    k.extend_from_slice(project_id.as_bytes());
+    k.push(0);
+    k.extend_from_slice(external_id.as_bytes());
+    k
+}
+
+pub fn ip_key(project_id: uuid::Uuid, ip: IpAddr) -> Vec<u8> {
+    let mut k = Vec::with_capacity(36);
+    k.extend_from_slice(b"i:");
+    k.extend_from_slice(project_id.as_bytes());
+    match ip {
+        IpAddr::V4(v4) => k.extend_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => k.extend_from_slice(&v6.octets()),
+    }
+    k
+}
+
+pub fn credential_key(kind: u8, id: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + id.len());
+    k.extend_from_slice(&[kind, b':']);
+    k.extend_from_slice(id);
+    k
+}

@@ -1,0 +1,385 @@
+//! End-user flows: signup, login, refresh with rotation and the reuse grace window, logout,
+//! session listing and revocation, password change.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{account_key, now, Engine};
+use crate::crypto::tokens::{self, TokenKind};
+use crate::error::DomainError;
+use crate::model::{EndUser, Inserted, Session};
+use crate::ratelimit::LimitCheck;
+use crate::shard::{RefreshOutcome, RefreshRequest, ShardMessage};
+use crate::tenant::ProjectView;
+
+/// Who is calling, as far as the HTTP layer could tell.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+pub struct Credentials {
+    pub external_id: String,
+    pub password: String,
+    pub device_id: String,
+}
+
+/// A session with the pair of tokens derived for its current counter.
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session: Arc<Session>,
+}
+
+impl Engine {
+    fn issue(&self, session: Arc<Session>) -> Result<Issued, DomainError> {
+        let mint = |kind| {
+            self.secrets
+                .mint(&session.key_id, kind, session.id, session.counter)
+                .ok_or_else(|| DomainError::Internal("session key id no longer configured".into()))
+        };
+        Ok(Issued {
+            access_token: mint(TokenKind::Access)?,
+            refresh_token: mint(TokenKind::Refresh)?,
+            session,
+        })
+    }
+
+    async fn create_session(
+        &self,
+        project: &ProjectView,
+        user: &EndUser,
+        device_id: String,
+        caller: &Caller,
+    ) -> Result<Issued, DomainError> {
+        let now = now();
+        let s = &project.project.settings;
+        let absolute = now + i64::from(s.session_max_ttl_s);
+        let session = Session {
+            id: Uuid::new_v4(),
+            project_id: project.project.id,
+            end_user_id: user.id,
+            external_id: user.external_id.clone(),
+            device_id,
+            user_agent: caller.user_agent.clone(),
+            ip: caller.ip.map(|ip| ip.to_string()),
+            created_at: now,
+            last_used_at: now,
+            counter: 0,
+            rotated_at: now,
+            access_expires_at: (now + i64::from(s.access_ttl_s)).min(absolute),
+            prev_access_expires_at: now,
+            refresh_expires_at: (now + i64::from(s.refresh_ttl_s)).min(absolute),
+            absolute_expires_at: absolute,
+            key_id: self.secrets.current_key_id().to_string(),
+            revoked_at: None,
+            version: 0,
+        };
+        let session_id = session.id;
+        let created = self
+            .session_shard_call(session_id, |reply| ShardMessage::Create {
+                session: Box::new(session),
+                reply,
+            })
+            .await?;
+        self.enforce_session_cap(project, user.id, now).await?;
+        self.issue(created)
+    }
+
+    /// Revokes the oldest live sessions beyond the project's per-user cap.
+    async fn enforce_session_cap(
+        &self,
+        project: &ProjectView,
+        end_user_id: Uuid,
+        now: i64,
+    ) -> Result<(), DomainError> {
+        let max = project.project.settings.max_sessions_per_user.max(1) as usize;
+        let live: Vec<Session> = self
+            .store
+            .list_user_sessions(project.project.id, end_user_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.is_live(now))
+            .collect();
+        if live.len() > max {
+            for old in &live[..live.len() - max] {
+                self.revoke(old.id, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn signup(
+        &self,
+        project: &ProjectView,
+        creds: Credentials,
+        caller: &Caller,
+    ) -> Result<Issued, DomainError> {
+        let pid = project.project.id;
+        // Cheap refusal before spending Argon2 on an id that is certainly taken; the
+        // conditional insert below is what guarantees uniqueness.
+        if self
+            .store
+            .get_end_user(pid, &creds.external_id)
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::ExternalIdTaken);
+        }
+        let password_hash = self.passwords.hash(creds.password).await?;
+        let user = EndUser {
+            id: Uuid::now_v7(),
+            project_id: pid,
+            external_id: creds.external_id,
+            password_hash,
+            disabled: false,
+            created_at: now(),
+            version: 0,
+        };
+        match self.store.insert_end_user(&user).await? {
+            Inserted::Created => {}
+            Inserted::AlreadyExists => return Err(DomainError::ExternalIdTaken),
+        }
+        self.create_session(project, &user, creds.device_id, caller)
+            .await
+    }
+
+    pub async fn login(
+        &self,
+        project: &ProjectView,
+        creds: Credentials,
+        caller: &Caller,
+    ) -> Result<Issued, DomainError> {
+        let pid = project.project.id;
+        let limits = &project.project.settings.rate_limits;
+        let account = account_key(pid, &creds.external_id);
+        // Attempts are counted before Argon2, so a parallel burst cannot slip through.
+        let mut checks = vec![LimitCheck {
+            name: "login_per_account",
+            key: [b"la:".as_slice(), &account].concat(),
+            limit: limits.login_per_account,
+        }];
+        if let Some(ip) = caller.ip {
+            let mut key = [b"lai:".as_slice(), &account].concat();
+            key.extend_from_slice(ip.to_string().as_bytes());
+            checks.insert(
+                0,
+                LimitCheck {
+                    name: "login_per_account_ip",
+                    key,
+                    limit: limits.login_per_account_ip,
+                },
+            );
+        }
+        if let Err(e) = self.check_limits(&account, checks).await {
+            if matches!(e, DomainError::RateLimited { .. }) {
+                self.security_event("login_locked_out");
+                tracing::warn!(project = %project.project.slug, "login attempts over limit");
+            }
+            return Err(e);
+        }
+        let user = self.store.get_end_user(pid, &creds.external_id).await?;
+        let ok = self
+            .passwords
+            .verify(
+                creds.password,
+                user.as_ref().map(|u| u.password_hash.clone()),
+            )
+            .await?;
+        match user {
+            Some(user) if ok && !user.disabled => {
+                self.create_session(project, &user, creds.device_id, caller)
+                    .await
+            }
+            _ => Err(DomainError::InvalidCredentials),
+        }
+    }
+
+    pub async fn refresh(
+        &self,
+        project: &ProjectView,
+        refresh_token: &str,
+        device_id: String,
+        caller: &Caller,
+    ) -> Result<Issued, DomainError> {
+        let parsed = tokens::parse(refresh_token, TokenKind::Refresh)
+            .ok_or(DomainError::InvalidRefreshToken)?;
+        let kid = self
+            .secrets
+            .verify_any(&parsed)
+            .ok_or(DomainError::InvalidRefreshToken)?
+            .to_string();
+        let s = &project.project.settings;
+        let request = RefreshRequest {
+            session_id: parsed.session_id,
+            project_id: project.project.id,
+            counter: parsed.counter,
+            device_id,
+            ip: caller.ip.map(|ip| ip.to_string()),
+            user_agent: caller.user_agent.clone(),
+            access_ttl_s: s.access_ttl_s,
+            refresh_ttl_s: s.refresh_ttl_s,
+            grace_s: s.refresh_reuse_grace_s,
+            now: now(),
+        };
+        let outcome = self
+            .session_shard_call(parsed.session_id, |reply| ShardMessage::Refresh {
+                request: Box::new(request),
+                reply,
+            })
+            .await?;
+        match outcome {
+            RefreshOutcome::Rotated(session) | RefreshOutcome::Replayed(session) => {
+                if session.key_id != kid {
+                    return Err(DomainError::InvalidRefreshToken);
+                }
+                self.issue(session)
+            }
+            RefreshOutcome::TheftDetected => {
+                self.security_event("refresh_token_reuse");
+                tracing::warn!(
+                    project = %project.project.slug,
+                    session_id = %parsed.session_id,
+                    "refresh token reused outside the grace window: session revoked"
+                );
+                Err(DomainError::InvalidRefreshToken)
+            }
+        }
+    }
+
+    /// The live session behind an access token of this project, or `InvalidSession`.
+    pub async fn authenticate(
+        &self,
+        project: &ProjectView,
+        access_token: &str,
+    ) -> Result<Arc<Session>, DomainError> {
+        match self.introspect(project, access_token).await? {
+            Some(active) => Ok(active.session),
+            None => Err(DomainError::InvalidSession),
+        }
+    }
+
+    async fn revoke(&self, session_id: Uuid, now: i64) -> Result<bool, DomainError> {
+        self.session_shard_call(session_id, |reply| ShardMessage::Revoke {
+            session_id,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn logout(
+        &self,
+        project: &ProjectView,
+        access_token: &str,
+    ) -> Result<(), DomainError> {
+        let session = self.authenticate(project, access_token).await?;
+        self.revoke(session.id, now()).await?;
+        self.security_event("session_revoked");
+        Ok(())
+    }
+
+    /// The user's sessions that have not expired, oldest first (revoked ones included).
+    pub async fn user_sessions(
+        &self,
+        project_id: Uuid,
+        end_user_id: Uuid,
+    ) -> Result<Vec<Session>, DomainError> {
+        Ok(self
+            .store
+            .list_user_sessions(project_id, end_user_id)
+            .await?)
+    }
+
+    /// Revokes one session of this project; false when it does not exist here or was not live.
+    /// `owner` restricts it to one end user's sessions.
+    pub async fn revoke_session(
+        &self,
+        project_id: Uuid,
+        session_id: Uuid,
+        owner: Option<Uuid>,
+    ) -> Result<bool, DomainError> {
+        let Some(s) = self.get_session(session_id).await? else {
+            return Ok(false);
+        };
+        if s.project_id != project_id || owner.is_some_and(|o| o != s.end_user_id) {
+            return Ok(false);
+        }
+        let revoked = self.revoke(session_id, now()).await?;
+        if revoked {
+            self.security_event("session_revoked");
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes every live session of a user except `keep`; answers how many.
+    pub async fn revoke_user_sessions(
+        &self,
+        project_id: Uuid,
+        end_user_id: Uuid,
+        keep: Option<Uuid>,
+    ) -> Result<usize, DomainError> {
+        let now = now();
+        let mut n = 0;
+        for s in self
+            .store
+            .list_user_sessions(project_id, end_user_id)
+            .await?
+        {
+            if Some(s.id) != keep && s.is_live(now) && self.revoke(s.id, now).await? {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.security_event("session_revoked");
+        }
+        Ok(n)
+    }
+
+    /// Checks the current password, stores the new hash, revokes the user's other sessions.
+    pub async fn change_password(
+        &self,
+        project: &ProjectView,
+        session: &Session,
+        current_password: String,
+        new_password: String,
+    ) -> Result<(), DomainError> {
+        let pid = project.project.id;
+        let user = self
+            .store
+            .get_end_user(pid, &session.external_id)
+            .await?
+            .filter(|u| u.id == session.end_user_id)
+            .ok_or(DomainError::InvalidSession)?;
+        if !self
+            .passwords
+            .verify(current_password, Some(user.password_hash.clone()))
+            .await?
+        {
+            return Err(DomainError::InvalidCredentials);
+        }
+        self.set_password_hash(user, new_password).await?;
+        self.revoke_user_sessions(pid, session.end_user_id, Some(session.id))
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn set_password_hash(
+        &self,
+        mut user: EndUser,
+        new_password: String,
+    ) -> Result<(), DomainError> {
+        let expected = user.version;
+        user.password_hash = self.passwords.hash(new_password).await?;
+        user.version += 1;
+        if !self.store.cas_end_user(&user, expected).await? {
+            // Someone changed the user meanwhile (another password change, disable, delete):
+            // refuse rather than silently overwrite their change.
+            return Err(DomainError::unavailable("end user changed concurrently"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,321 @@
+//! A session shard: the single writer of its sessions and the owner of its rate-limit
+//! buckets. It caches sessions (loaded from the store on a miss, so a restarted shard simply
+//! starts cold) and serialises every rotation of a session it owns, so concurrent refreshes
+//! on this node can never fork a session; the store's compare-and-set covers other nodes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use uuid::Uuid;
+
+use crate::error::DomainError;
+use crate::metrics::EngineMetrics;
+use crate::model::{Session, UnixSecs};
+use crate::ratelimit::{Buckets, LimitCheck, Refused};
+use crate::store::Store;
+
+/// What a refresh asks of the shard; the MAC of the presented token is already verified.
+#[derive(Clone, Debug)]
+pub struct RefreshRequest {
+    pub session_id: Uuid,
+    pub project_id: Uuid,
+    /// Counter of the presented refresh token.
+    pub counter: u64,
+    pub device_id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub access_ttl_s: u32,
+    pub refresh_ttl_s: u32,
+    pub grace_s: u32,
+    pub now: UnixSecs,
+}
+
+#[derive(Clone, Debug)]
+pub enum RefreshOutcome {
+    /// The counter moved: new tokens.
+    Rotated(Arc<Session>),
+    /// The immediately previous token inside the grace window: the already issued successor.
+    Replayed(Arc<Session>),
+    /// Reuse of an older token: the session is now revoked.
+    TheftDetected,
+}
+
+pub type Reply<T> = RpcReplyPort<Result<T, DomainError>>;
+
+pub enum ShardMessage {
+    Get {
+        session_id: Uuid,
+        reply: Reply<Option<Arc<Session>>>,
+    },
+    GetMany {
+        session_ids: Vec<Uuid>,
+        reply: Reply<Vec<Option<Arc<Session>>>>,
+    },
+    Create {
+        session: Box<Session>,
+        reply: Reply<Arc<Session>>,
+    },
+    Refresh {
+        request: Box<RefreshRequest>,
+        reply: Reply<RefreshOutcome>,
+    },
+    /// Revokes the session if it is live; answers whether it was.
+    Revoke {
+        session_id: Uuid,
+        now: UnixSecs,
+        reply: Reply<bool>,
+    },
+    /// Draws from every listed bucket; all buckets of one request live in this shard.
+    Limit {
+        checks: Vec<LimitCheck>,
+        reply: RpcReplyPort<Result<(), Refused>>,
+    },
+    /// Periodic housekeeping: drop refilled buckets and expired cache entries.
+    Tick { now: UnixSecs },
+    /// Fault injection (only reachable when the node enables it): panics mid-request.
+    Crash { reply: Reply<()> },
+}
+
+/// Immutable configuration of one shard.
+pub struct SessionShard;
+
+pub struct ShardArgs {
+    pub index: usize,
+    pub store: Arc<dyn Store>,
+    pub metrics: EngineMetrics,
+    /// Sessions cached at most; past it an arbitrary entry is dropped (it reloads on demand).
+    pub cache_capacity: usize,
+}
+
+pub struct ShardState {
+    label: String,
+    store: Arc<dyn Store>,
+    metrics: EngineMetrics,
+    cache: HashMap<Uuid, Arc<Session>>,
+    cache_capacity: usize,
+    buckets: Buckets,
+}
+
+impl ShardState {
+    fn cache_put(&mut self, session: Arc<Session>) {
+        if self.cache.len() >= self.cache_capacity && !self.cache.contains_key(&session.id) {
+            if let Some(victim) = self.cache.keys().next().copied() {
+                self.cache.remove(&victim);
+            }
+        }
+        self.cache.insert(session.id, session);
+        self.publish_size();
+    }
+
+    fn publish_size(&self) {
+        self.metrics
+            .sessions_cached
+            .with_label_values(&[&self.label])
+            .set(self.cache.len() as i64);
+    }
+
+    async fn load(&mut self, id: Uuid) -> Result<Option<Arc<Session>>, DomainError> {
+        if let Some(s) = self.cache.get(&id) {
+            return Ok(Some(s.clone()));
+        }
+        match self.store.get_session(id).await? {
+            Some(s) => {
+                let s = Arc::new(s);
+                self.cache_put(s.clone());
+                Ok(Some(s))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `next` over `current` with compare-and-set; on a lost race (another node wrote)
+    /// the cache entry is dropped so the caller reloads and decides again.
+    async fn cas(
+        &mut self,
+        current: &Session,
+        next: Session,
+    ) -> Result<Option<Arc<Session>>, DomainError> {
+        if self.store.cas_session(&next, current.version).await? {
+            let next = Arc::new(next);
+            self.cache_put(next.clone());
+            Ok(Some(next))
+        } else {
+            self.cache.remove(&current.id);
+            Ok(None)
+        }
+    }
+
+    async fn refresh(&mut self, r: &RefreshRequest) -> Result<RefreshOutcome, DomainError> {
+        // A lost compare-and-set means another node changed the session: reload and decide
+        // again. Three rounds are plenty; each loss is a real concurrent change.
+        for _ in 0..3 {
+            let Some(current) = self.load(r.session_id).await? else {
+                return Err(DomainError::InvalidRefreshToken);
+            };
+            if current.project_id != r.project_id || !current.is_live(r.now) {
+                return Err(DomainError::InvalidRefreshToken);
+            }
+            // Another device presenting the token is not proof of theft: plain refusal.
+            if current.device_id != r.device_id {
+                return Err(DomainError::InvalidRefreshToken);
+            }
+            if r.counter == current.counter {
+                let mut next = (*current).clone();
+                next.counter += 1;
+                next.rotated_at = r.now;
+                next.prev_access_expires_at = current.access_expires_at;
+                next.access_expires_at =
+                    (r.now + i64::from(r.access_ttl_s)).min(current.absolute_expires_at);
+                next.refresh_expires_at =
+                    (r.now + i64::from(r.refresh_ttl_s)).min(current.absolute_expires_at);
+                next.last_used_at = r.now;
+                if r.ip.is_some() {
+                    next.ip.clone_from(&r.ip);
+                }
+                if r.user_agent.is_some() {
+                    next.user_agent.clone_from(&r.user_agent);
+                }
+                next.version += 1;
+                match self.cas(&current, next).await? {
+                    Some(s) => return Ok(RefreshOutcome::Rotated(s)),
+                    None => continue,
+                }
+            }
+            if r.counter + 1 == current.counter
+                && r.grace_s > 0
+                && r.now < current.rotated_at + i64::from(r.grace_s)
+            {
+                return Ok(RefreshOutcome::Replayed(current));
+            }
+            if r.counter < current.counter {
+                let mut next = (*current).clone();
+                next.revoked_at = Some(r.now);
+                next.version += 1;
+                match self.cas(&current, next).await? {
+                    Some(_) => return Ok(RefreshOutcome::TheftDetected),
+                    None => continue,
+                }
+            }
+            // A counter ahead of the store cannot come from us with a valid MAC unless the
+            // store lost a write; refuse rather than guess.
+            return Err(DomainError::InvalidRefreshToken);
+        }
+        Err(DomainError::unavailable("session write contention"))
+    }
+
+    async fn revoke(&mut self, id: Uuid, now: UnixSecs) -> Result<bool, DomainError> {
+        for _ in 0..3 {
+            let Some(current) = self.load(id).await? else {
+                return Ok(false);
+            };
+            if current.revoked_at.is_some() {
+                return Ok(false);
+            }
+            let mut next = (*current).clone();
+            next.revoked_at = Some(now);
+            next.version += 1;
+            if self.cas(&current, next).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Err(DomainError::unavailable("session write contention"))
+    }
+}
+
+fn answer<T>(reply: RpcReplyPort<T>, value: T) {
+    // The caller may have timed out and gone; that is its business, not a shard failure.
+    if reply.send(value).is_err() {
+        tracing::debug!("shard reply dropped: caller gone");
+    }
+}
+
+impl Actor for SessionShard {
+    type Msg = ShardMessage;
+    type State = ShardState;
+    type Arguments = ShardArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: ShardArgs,
+    ) -> Result<ShardState, ActorProcessingErr> {
+        let state = ShardState {
+            label: args.index.to_string(),
+            store: args.store,
+            metrics: args.metrics,
+            cache: HashMap::new(),
+            cache_capacity: args.cache_capacity.max(1),
+            buckets: Buckets::default(),
+        };
+        state.publish_size();
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: ShardMessage,
+        state: &mut ShardState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ShardMessage::Get { session_id, reply } => {
+                let out = state.load(session_id).await;
+                answer(reply, out);
+            }
+            ShardMessage::GetMany { session_ids, reply } => {
+                let mut out = Vec::with_capacity(session_ids.len());
+                let mut failed = None;
+                for id in session_ids {
+                    match state.load(id).await {
+                        Ok(s) => out.push(s),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                answer(reply, failed.map_or(Ok(out), Err));
+            }
+            ShardMessage::Create { session, reply } => {
+                let out = match state.store.insert_session(&session).await {
+                    Ok(()) => {
+                        let s = Arc::new(*session);
+                        state.cache_put(s.clone());
+                        Ok(s)
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                answer(reply, out);
+            }
+            ShardMessage::Refresh { request, reply } => {
+                let out = state.refresh(&request).await;
+                answer(reply, out);
+            }
+            ShardMessage::Revoke {
+                session_id,
+                now,
+                reply,
+            } => {
+                let out = state.revoke(session_id, now).await;
+                answer(reply, out);
+            }
+            ShardMessage::Limit { checks, reply } => {
+                let out = state.buckets.check_all(&checks);
+                answer(reply, out);
+            }
+            ShardMessage::Tick { now } => {
+                state.buckets.purge_idle();
+                state.cache.retain(|_, s| s.store_expires_at() > now);
+                state.publish_size();
+            }
+            ShardMessage::Crash { reply } => {
+                // Dropping the reply after the panic is exactly what an in-flight caller sees
+                // when a shard dies: it must get a clean 503.
+                let _keep = reply;
+                panic!("fault injection: shard crash requested");
+            }
+        }
+        Ok(())
+    }
+}

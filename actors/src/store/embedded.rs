@@ -1,0 +1,1459 @@
+//! The single-node [`Store`] on redb: crash-safe because a write is acknowledged only after an
+//! fsync'd commit (`Durability::Immediate`), and fast because one writer thread group-commits
+//! every write queued meanwhile into a single transaction, so N concurrent writes cost one fsync.
+//!
+//! Backup and restore: all state lives in the one file `commonrock.redb` in the data directory.
+//! A consistent backup is a copy of that file taken while the node is stopped (while it runs the
+//! file is locked and changing underneath a copy); restoring is putting such a copy back in place
+//! before starting the node. Nothing else in the directory is needed.
+//!
+//! Layout: values are serde_json, keys are explicit bytes (UUIDs as their 16 bytes, times as
+//! order-preserving big-endian), so per-project and per-user listings are range scans of a prefix.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use crossbeam_channel::{Receiver, Sender};
+use redb::{
+    CommitError, Database, DatabaseError, Durability, ReadTransaction, ReadableTable, StorageError,
+    Table, TableDefinition, TableError, TransactionError, WriteTransaction,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+use crate::model::{
+    AdminToken, EndUser, Inserted, Org, Project, PublicClient, SecretKey, Session, UnixSecs,
+};
+
+/// Name of the database file inside the data directory.
+pub const FILE_NAME: &str = "commonrock.redb";
+/// On-disk layout version recorded in the `meta` table; bumped by any incompatible change to
+/// tables, keys or value encodings. A file with another version is refused, never reinterpreted.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// Most writes folded into one transaction: bounds the latency a batch adds to its first op.
+const MAX_BATCH: usize = 256;
+/// Expiry-index entries one sweep op handles, so a big backlog never makes one huge transaction
+/// that would delay user writes queued behind it.
+const SWEEP_BATCH: usize = 512;
+
+type Bytes = &'static [u8];
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const FORMAT_VERSION_KEY: &str = "format_version";
+/// slug -> Org
+const ORGS: TableDefinition<Bytes, Bytes> = TableDefinition::new("orgs");
+/// project id -> Project
+const PROJECTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("projects");
+/// slug -> project id (16 bytes): what makes slugs unique.
+const PROJECT_SLUGS: TableDefinition<Bytes, Bytes> = TableDefinition::new("project_slugs");
+/// project id ‖ client_id -> PublicClient
+const CLIENTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("clients");
+/// project id ‖ key id -> SecretKey
+const SECRET_KEYS: TableDefinition<Bytes, Bytes> = TableDefinition::new("secret_keys");
+/// token id -> AdminToken
+const ADMIN_TOKENS: TableDefinition<Bytes, Bytes> = TableDefinition::new("admin_tokens");
+/// flag name -> bool
+const FLAGS: TableDefinition<Bytes, Bytes> = TableDefinition::new("flags");
+/// project id ‖ 0x00 ‖ external_id bytes -> EndUser
+const END_USERS: TableDefinition<Bytes, Bytes> = TableDefinition::new("end_users");
+/// session id -> Session
+const SESSIONS: TableDefinition<Bytes, Bytes> = TableDefinition::new("sessions");
+/// project id ‖ end user id ‖ created_at ‖ session id -> (): a user's sessions, oldest first.
+const USER_SESSIONS: TableDefinition<Bytes, ()> = TableDefinition::new("user_sessions");
+/// store_expires_at ‖ session id -> (): what the sweeper scans.
+const SESSION_EXPIRY: TableDefinition<Bytes, ()> = TableDefinition::new("session_expiry");
+
+/// Counts of one [`EmbeddedStore::sweep_expired`] run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Expired sessions deleted.
+    pub sessions: u64,
+    /// Index entries (expiry and per-user) removed, stale ones included.
+    pub index_entries: u64,
+    /// Write ops (bounded batches) the sweep took.
+    pub batches: u64,
+}
+
+/// The redb-backed store of a single node. Cheap to share behind an `Arc`; dropping it stops
+/// the writer thread (after its current batch) and releases the file lock.
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: PathBuf,
+    // Both are `Option` only so `Drop` can close the queue and then join the thread.
+    writes: Option<Sender<Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .field("commits", &self.commits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) `dir/commonrock.redb`. Fails with `Unavailable` when another
+    /// process already has it open, or when the file was written by an incompatible format.
+    pub fn open(dir: &Path) -> Result<EmbeddedStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
+        init_schema(&db, &path)?;
+        let db = Arc::new(db);
+        // Unbounded so a caller never blocks an executor thread on `send`; back-pressure comes
+        // from every caller awaiting its own reply.
+        let (writes, queue) = crossbeam_channel::unbounded();
+        let commits = Arc::new(AtomicU64::new(0));
+        let writer = std::thread::Builder::new()
+            .name("commonrock-store-writer".into())
+            .spawn({
+                let db = Arc::clone(&db);
+                let commits = Arc::clone(&commits);
+                move || writer_loop(&db, &queue, &commits)
+            })
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the store writer thread: {e}"))
+            })?;
+        tracing::debug!(path = %path.display(), "embedded store open");
+        Ok(EmbeddedStore {
+            db,
+            path,
+            writes: Some(writes),
+            writer: Some(writer),
+            commits,
+        })
+    }
+
+    /// The database file: what to copy (node stopped) for a backup.
+    pub fn file_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write transactions committed since open. Under concurrency it grows slower than the
+    /// number of writes: that difference is the group commit (exported as a metric, asserted by
+    /// tests).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Deletes sessions whose `store_expires_at() <= now`, with their index entries, in bounded
+    /// batches through the writer so user writes interleave with a large backlog.
+    pub async fn sweep_expired(&self, now: UnixSecs) -> Result<SweepStats, StoreError> {
+        let mut stats = SweepStats::default();
+        loop {
+            let batch = match self
+                .write(WriteOp::SweepExpired {
+                    now,
+                    limit: SWEEP_BATCH,
+                })
+                .await?
+            {
+                Outcome::Swept(batch) => batch,
+                other => return Err(mismatch("sweep", &other)),
+            };
+            stats.batches += 1;
+            stats.sessions += batch.sessions;
+            stats.index_entries += batch.index_entries;
+            if batch.scanned < SWEEP_BATCH {
+                return Ok(stats);
+            }
+        }
+    }
+
+    /// Runs [`Self::sweep_expired`] now and then every `every` until the store is dropped (the
+    /// task holds only a weak reference, so it never keeps the store open). Errors are logged
+    /// and retried next period.
+    pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let store = Arc::downgrade(self);
+        // `interval` panics on a zero period.
+        let every = every.max(Duration::from_millis(1));
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(store) = store.upgrade() else {
+                    tracing::debug!("store dropped, session sweeper stops");
+                    return;
+                };
+                match store.sweep_expired(unix_now()).await {
+                    Ok(stats) => tracing::debug!(
+                        sessions = stats.sessions,
+                        index_entries = stats.index_entries,
+                        batches = stats.batches,
+                        "swept expired sessions"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "session sweep failed, retrying next period")
+                    }
+                }
+            }
+        })
+    }
+
+    /// Queues one write for the writer thread and waits until its batch has committed.
+    async fn write(&self, op: WriteOp) -> Result<Outcome, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        let writes = self.writes.as_ref().ok_or_else(writer_stopped)?;
+        writes
+            .send(Job { op, reply })
+            .map_err(|_| writer_stopped())?;
+        outcome.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Runs `read` in a read transaction on the blocking pool: redb reads are synchronous file
+    /// I/O, and MVCC means they never wait for the writer.
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().ctx("begin read")?;
+            read(&txn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store read task failed: {e}")))?
+    }
+
+    async fn write_unit(&self, op: WriteOp, what: &str) -> Result<(), StoreError> {
+        match self.write(op).await? {
+            Outcome::Done => Ok(()),
+            other => Err(mismatch(what, &other)),
+        }
+    }
+
+    async fn write_inserted(&self, op: WriteOp, what: &str) -> Result<Inserted, StoreError> {
+        match self.write(op).await? {
+            Outcome::Inserted(inserted) => Ok(inserted),
+            other => Err(mismatch(what, &other)),
+        }
+    }
+
+    async fn write_swapped(&self, op: WriteOp, what: &str) -> Result<bool, StoreError> {
+        match self.write(op).await? {
+            Outcome::Swapped(swapped) => Ok(swapped),
+            other => Err(mismatch(what, &other)),
+        }
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer loop; joining means the file lock is released when
+        // drop returns, so the same directory can be reopened at once. The wait is at most the
+        // batch in progress (one commit).
+        drop(self.writes.take());
+        if let Some(writer) = self.writer.take() {
+            if writer.join().is_err() {
+                tracing::error!("store writer thread panicked");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|txn| {
+            let meta = txn.open_table(META).ctx("open meta")?;
+            meta.get(FORMAT_VERSION_KEY).ctx("read format version")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_org(&self, org: &Org) -> Result<Inserted, StoreError> {
+        self.write_inserted(WriteOp::InsertOrg(org.clone()), "insert org")
+            .await
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
+        self.read(|txn| list_all(txn, ORGS, "org")).await
+    }
+
+    async fn insert_project(&self, project: &Project) -> Result<Inserted, StoreError> {
+        self.write_inserted(WriteOp::InsertProject(project.clone()), "insert project")
+            .await
+    }
+
+    async fn update_project(&self, project: &Project) -> Result<(), StoreError> {
+        self.write_unit(WriteOp::UpdateProject(project.clone()), "update project")
+            .await
+    }
+
+    async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
+        self.read(|txn| list_all(txn, PROJECTS, "project")).await
+    }
+
+    async fn put_client(&self, client: &PublicClient) -> Result<(), StoreError> {
+        self.write_unit(WriteOp::PutClient(client.clone()), "put client")
+            .await
+    }
+
+    async fn list_clients(&self, project_id: Uuid) -> Result<Vec<PublicClient>, StoreError> {
+        self.read(move |txn| list_prefix(txn, CLIENTS, project_id.as_bytes(), "client"))
+            .await
+    }
+
+    async fn put_secret_key(&self, key: &SecretKey) -> Result<(), StoreError> {
+        self.write_unit(WriteOp::PutSecretKey(key.clone()), "put secret key")
+            .await
+    }
+
+    async fn list_secret_keys(&self, project_id: Uuid) -> Result<Vec<SecretKey>, StoreError> {
+        self.read(move |txn| list_prefix(txn, SECRET_KEYS, project_id.as_bytes(), "secret key"))
+            .await
+    }
+
+    async fn put_admin_token(&self, token: &AdminToken) -> Result<(), StoreError> {
+        self.write_unit(WriteOp::PutAdminToken(token.clone()), "put admin token")
+            .await
+    }
+
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
+        self.read(|txn| list_all(txn, ADMIN_TOKENS, "admin token"))
+            .await
+    }
+
+    async fn get_flag(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |txn| get_one(txn, FLAGS, name.as_bytes(), "flag"))
+            .await
+    }
+
+    async fn set_flag(&self, name: &str, value: bool) -> Result<(), StoreError> {
+        self.write_unit(WriteOp::SetFlag(name.to_owned(), value), "set flag")
+            .await
+    }
+
+    async fn insert_end_user(&self, user: &EndUser) -> Result<Inserted, StoreError> {
+        self.write_inserted(WriteOp::InsertEndUser(user.clone()), "insert end user")
+            .await
+    }
+
+    async fn get_end_user(
+        &self,
+        project_id: Uuid,
+        external_id: &str,
+    ) -> Result<Option<EndUser>, StoreError> {
+        let key = end_user_key(project_id, external_id);
+        self.read(move |txn| get_one(txn, END_USERS, &key, "end user"))
+            .await
+    }
+
+    async fn cas_end_user(
+        &self,
+        user: &EndUser,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        self.write_swapped(
+            WriteOp::CasEndUser(user.clone(), expected_version),
+            "cas end user",
+        )
+        .await
+    }
+
+    async fn delete_end_user(&self, project_id: Uuid, external_id: &str) -> Result<(), StoreError> {
+        self.write_unit(
+            WriteOp::DeleteEndUser(end_user_key(project_id, external_id)),
+            "delete end user",
+        )
+        .await
+    }
+
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.write_unit(WriteOp::InsertSession(session.clone()), "insert session")
+            .await
+    }
+
+    async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+        self.read(move |txn| {
+            let session: Option<Session> = get_one(txn, SESSIONS, id.as_bytes(), "session")?;
+            // TTL semantics: an expired row is gone for readers even before the sweeper runs.
+            Ok(session.filter(|s| s.store_expires_at() > unix_now()))
+        })
+        .await
+    }
+
+    async fn cas_session(
+        &self,
+        session: &Session,
+        expected_version: u64,
+    ) -> Result<bool, StoreError> {
+        self.write_swapped(
+            WriteOp::CasSession(session.clone(), expected_version),
+            "cas session",
+        )
+        .await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        project_id: Uuid,
+        end_user_id: Uuid,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.read(move |txn| {
+            let now = unix_now();
+            let prefix = [project_id.as_bytes().as_slice(), end_user_id.as_bytes()].concat();
+            let index = txn.open_table(USER_SESSIONS).ctx("open user sessions")?;
+            let sessions = txn.open_table(SESSIONS).ctx("open sessions")?;
+            let mut found = Vec::new();
+            for entry in index
+                .range::<&[u8]>(prefix.as_slice()..)
+                .ctx("scan user sessions")?
+            {
+                let (key, _) = entry.ctx("scan user sessions")?;
+                let key = key.value();
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                let Some(id) = trailing_uuid(key) else {
+                    return Err(StoreError::Corrupt("short user session index key".into()));
+                };
+                // A stale entry (session swept or moved) is skipped, not an error.
+                let Some(bytes) = sessions.get(id.as_bytes().as_slice()).ctx("read session")?
+                else {
+                    continue;
+                };
+                let session: Session = decode(bytes.value(), "session")?;
+                if session.store_expires_at() > now
+                    && session.project_id == project_id
+                    && session.end_user_id == end_user_id
+                {
+                    found.push(session);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer thread.
+
+enum WriteOp {
+    InsertOrg(Org),
+    InsertProject(Project),
+    UpdateProject(Project),
+    PutClient(PublicClient),
+    PutSecretKey(SecretKey),
+    PutAdminToken(AdminToken),
+    SetFlag(String, bool),
+    InsertEndUser(EndUser),
+    CasEndUser(EndUser, u64),
+    /// The end-user key.
+    DeleteEndUser(Vec<u8>),
+    InsertSession(Session),
+    CasSession(Session, u64),
+    SweepExpired {
+        now: UnixSecs,
+        limit: usize,
+    },
+}
+
+/// What one op computed inside its batch; delivered only once the batch has committed.
+#[derive(Debug)]
+enum Outcome {
+    Done,
+    Inserted(Inserted),
+    Swapped(bool),
+    Swept(SweptBatch),
+}
+
+#[derive(Debug, Default)]
+struct SweptBatch {
+    /// Expiry entries looked at; fewer than the limit means the backlog is done.
+    scanned: usize,
+    sessions: u64,
+    index_entries: u64,
+}
+
+struct Job {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+}
+
+fn writer_loop(db: &Database, queue: &Receiver<Job>, commits: &AtomicU64) {
+    // Ends when every sender is gone, i.e. the store was dropped.
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        // Whatever queued up during the previous fsync rides along in this commit.
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(db, batch, commits);
+    }
+}
+
+/// Why a batch did not commit.
+enum BatchFailure {
+    /// Op `index` failed on its own (a record that does not decode): retry the rest without it.
+    Op(usize, StoreError),
+    /// The transaction itself failed: nobody's write committed.
+    All(StoreError),
+}
+
+/// Applies `jobs` in order in one transaction, commits once, then answers every job. A job
+/// hears `Ok` only if its write is in a committed transaction.
+fn run_batch(db: &Database, mut jobs: Vec<Job>, commits: &AtomicU64) {
+    while !jobs.is_empty() {
+        match apply_and_commit(db, &jobs) {
+            Ok(outcomes) => {
+                commits.fetch_add(1, Ordering::Relaxed);
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    // A caller that stopped waiting still had its write committed; nothing to do.
+                    let _ = job.reply.send(Ok(outcome));
+                }
+                return;
+            }
+            Err(BatchFailure::Op(index, error)) => {
+                let job = jobs.remove(index);
+                let _ = job.reply.send(Err(error));
+            }
+            Err(BatchFailure::All(error)) => {
+                tracing::error!(error = %error, ops = jobs.len(), "store write batch failed");
+                for job in jobs {
+                    let _ = job.reply.send(Err(same_error(&error)));
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn apply_and_commit(db: &Database, jobs: &[Job]) -> Result<Vec<Outcome>, BatchFailure> {
+    let mut txn = db
+        .begin_write()
+        .ctx("begin write")
+        .map_err(BatchFailure::All)?;
+    // The whole point of the store: acknowledged means fsync'd.
+    txn.set_durability(Durability::Immediate);
+    let applied = apply_all(&txn, jobs);
+    match applied {
+        Ok(outcomes) => {
+            txn.commit().ctx("commit").map_err(BatchFailure::All)?;
+            Ok(outcomes)
+        }
+        Err(failure) => {
+            if let Err(e) = txn.abort() {
+                tracing::warn!(error = %e, "aborting a failed store write batch");
+            }
+            Err(failure)
+        }
+    }
+}
+
+fn apply_all(txn: &WriteTransaction, jobs: &[Job]) -> Result<Vec<Outcome>, BatchFailure> {
+    let mut tables = WriteTables::open(txn).map_err(BatchFailure::All)?;
+    let now = unix_now();
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for (index, job) in jobs.iter().enumerate() {
+        match tables.apply(&job.op, now) {
+            Ok(outcome) => outcomes.push(outcome),
+            // Corruption is confined to one record: the other ops of the batch can still commit.
+            Err(e @ StoreError::Corrupt(_)) => return Err(BatchFailure::Op(index, e)),
+            Err(e) => return Err(BatchFailure::All(e)),
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Every table, opened once per batch.
+struct WriteTables<'txn> {
+    orgs: Table<'txn, Bytes, Bytes>,
+    projects: Table<'txn, Bytes, Bytes>,
+    project_slugs: Table<'txn, Bytes, Bytes>,
+    clients: Table<'txn, Bytes, Bytes>,
+    secret_keys: Table<'txn, Bytes, Bytes>,
+    admin_tokens: Table<'txn, Bytes, Bytes>,
+    flags: Table<'txn, Bytes, Bytes>,
+    end_users: Table<'txn, Bytes, Bytes>,
+    sessions: Table<'txn, Bytes, Bytes>,
+    user_sessions: Table<'txn, Bytes, ()>,
+    session_expiry: Table<'txn, Bytes, ()>,
+}
+
+impl<'txn> WriteTables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(WriteTables {
+            orgs: txn.open_table(ORGS).ctx("open orgs")?,
+            projects: txn.open_table(PROJECTS).ctx("open projects")?,
+            project_slugs: txn.open_table(PROJECT_SLUGS).ctx("open project slugs")?,
+            clients: txn.open_table(CLIENTS).ctx("open clients")?,
+            secret_keys: txn.open_table(SECRET_KEYS).ctx("open secret keys")?,
+            admin_tokens: txn.open_table(ADMIN_TOKENS).ctx("open admin tokens")?,
+            flags: txn.open_table(FLAGS).ctx("open flags")?,
+            end_users: txn.open_table(END_USERS).ctx("open end users")?,
+            sessions: txn.open_table(SESSIONS).ctx("open sessions")?,
+            user_sessions: txn.open_table(USER_SESSIONS).ctx("open user sessions")?,
+            session_expiry: txn.open_table(SESSION_EXPIRY).ctx("open session expiry")?,
+        })
+    }
+
+    fn apply(&mut self, op: &WriteOp, now: UnixSecs) -> Result<Outcome, StoreError> {
+        match op {
+            WriteOp::InsertOrg(org) => {
+                let key = org.slug.as_bytes();
+                if self.orgs.get(key).ctx("read org")?.is_some() {
+                    return Ok(Outcome::Inserted(Inserted::AlreadyExists));
+                }
+                put(&mut self.orgs, key, org, "org")?;
+                Ok(Outcome::Inserted(Inserted::Created))
+            }
+            WriteOp::InsertProject(project) => {
+                let slug = project.slug.as_bytes();
+                let id = project.id.as_bytes();
+                if self
+                    .project_slugs
+                    .get(slug)
+                    .ctx("read project slug")?
+                    .is_some()
+                    || self
+                        .projects
+                        .get(id.as_slice())
+                        .ctx("read project")?
+                        .is_some()
+                {
+                    return Ok(Outcome::Inserted(Inserted::AlreadyExists));
+                }
+                put(&mut self.projects, id, project, "project")?;
+                self.project_slugs
+                    .insert(slug, id.as_slice())
+                    .ctx("write project slug")?;
+                Ok(Outcome::Inserted(Inserted::Created))
+            }
+            WriteOp::UpdateProject(project) => {
+                let slug = project.slug.as_bytes();
+                let id = project.id.as_bytes();
+                put(&mut self.projects, id, project, "project")?;
+                // A slug stays with the project that claimed it first; an update only claims
+                // a slug nobody holds (so the index never points two slugs' owners at once).
+                if self
+                    .project_slugs
+                    .get(slug)
+                    .ctx("read project slug")?
+                    .is_none()
+                {
+                    self.project_slugs
+                        .insert(slug, id.as_slice())
+                        .ctx("write project slug")?;
+                }
+                Ok(Outcome::Done)
+            }
+            WriteOp::PutClient(client) => {
+                let key = [
+                    client.project_id.as_bytes().as_slice(),
+                    client.client_id.as_bytes(),
+                ]
+                .concat();
+                put(&mut self.clients, &key, client, "client")?;
+                Ok(Outcome::Done)
+            }
+            WriteOp::PutSecretKey(key) => {
+                let k = [key.project_id.as_bytes().as_slice(), key.id.as_bytes()].concat();
+                put(&mut self.secret_keys, &k, key, "secret key")?;
+                Ok(Outcome::Done)
+            }
+            WriteOp::PutAdminToken(token) => {
+                put(
+                    &mut self.admin_tokens,
+                    token.id.as_bytes(),
+                    token,
+                    "admin token",
+                )?;
+                Ok(Outcome::Done)
+            }
+            WriteOp::SetFlag(name, value) => {
+                put(&mut self.flags, name.as_bytes(), value, "flag")?;
+                Ok(Outcome::Done)
+            }
+            WriteOp::InsertEndUser(user) => {
+                let key = end_user_key(user.project_id, &user.external_id);
+                if self
+                    .end_users
+                    .get(key.as_slice())
+                    .ctx("read end user")?
+                    .is_some()
+                {
+                    return Ok(Outcome::Inserted(Inserted::AlreadyExists));
+                }
+                put(&mut self.end_users, &key, user, "end user")?;
+                Ok(Outcome::Inserted(Inserted::Created))
+            }
+            WriteOp::CasEndUser(user, expected) => {
+                let key = end_user_key(user.project_id, &user.external_id);
+                let Some(stored) = get_owned(&self.end_users, &key, "end user")? else {
+                    return Ok(Outcome::Swapped(false));
+                };
+                let stored: EndUser = decode(&stored, "end user")?;
+                if stored.version != *expected {
+                    return Ok(Outcome::Swapped(false));
+                }
+                put(&mut self.end_users, &key, user, "end user")?;
+                Ok(Outcome::Swapped(true))
+            }
+            WriteOp::DeleteEndUser(key) => {
+                self.end_users
+                    .remove(key.as_slice())
+                    .ctx("delete end user")?;
+                Ok(Outcome::Done)
+            }
+            WriteOp::InsertSession(session) => {
+                // Re-inserting an id must not leave the old row's index entries behind.
+                if let Some(old) = get_owned(&self.sessions, session.id.as_bytes(), "session")? {
+                    let old: Session = decode(&old, "session")?;
+                    self.unindex_session(&old)?;
+                }
+                put(
+                    &mut self.sessions,
+                    session.id.as_bytes(),
+                    session,
+                    "session",
+                )?;
+                self.user_sessions
+                    .insert(user_session_key(session).as_slice(), ())
+                    .ctx("write user session index")?;
+                self.session_expiry
+                    .insert(expiry_key(session).as_slice(), ())
+                    .ctx("write session expiry index")?;
+                Ok(Outcome::Done)
+            }
+            WriteOp::CasSession(session, expected) => {
+                let id = session.id.as_bytes();
+                let Some(stored) = get_owned(&self.sessions, id, "session")? else {
+                    return Ok(Outcome::Swapped(false));
+                };
+                let stored: Session = decode(&stored, "session")?;
+                // An expired row counts as absent, exactly as readers see it.
+                if stored.version != *expected || stored.store_expires_at() <= now {
+                    return Ok(Outcome::Swapped(false));
+                }
+                put(&mut self.sessions, id, session, "session")?;
+                let (old_user, new_user) = (user_session_key(&stored), user_session_key(session));
+                if old_user != new_user {
+                    self.user_sessions
+                        .remove(old_user.as_slice())
+                        .ctx("move user session index")?;
+                    self.user_sessions
+                        .insert(new_user.as_slice(), ())
+                        .ctx("move user session index")?;
+                }
+                let (old_expiry, new_expiry) = (expiry_key(&stored), expiry_key(session));
+                if old_expiry != new_expiry {
+                    self.session_expiry
+                        .remove(old_expiry.as_slice())
+                        .ctx("move session expiry index")?;
+                    self.session_expiry
+                        .insert(new_expiry.as_slice(), ())
+                        .ctx("move session expiry index")?;
+                }
+                Ok(Outcome::Swapped(true))
+            }
+            WriteOp::SweepExpired { now, limit } => self.sweep(*now, *limit).map(Outcome::Swept),
+        }
+    }
+
+    fn unindex_session(&mut self, session: &Session) -> Result<(), StoreError> {
+        self.user_sessions
+            .remove(user_session_key(session).as_slice())
+            .ctx("remove user session index")?;
+        self.session_expiry
+            .remove(expiry_key(session).as_slice())
+            .ctx("remove session expiry index")?;
+        Ok(())
+    }
+
+    fn sweep(&mut self, now: UnixSecs, limit: usize) -> Result<SweptBatch, StoreError> {
+        // Expiry keys sort by time, so everything due is the range below `now + 1`.
+        let end = time_key(now.saturating_add(1));
+        let due = self
+            .session_expiry
+            .range::<&[u8]>(..end.as_slice())
+            .ctx("scan session expiry")?
+            .take(limit)
+            .map(|entry| entry.map(|(key, _)| key.value().to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("scan session expiry")?;
+        let mut batch = SweptBatch {
+            scanned: due.len(),
+            ..SweptBatch::default()
+        };
+        for key in &due {
+            self.session_expiry
+                .remove(key.as_slice())
+                .ctx("remove session expiry index")?;
+            batch.index_entries += 1;
+            let Some(id) = trailing_uuid(key) else {
+                continue;
+            };
+            let Some(bytes) = get_owned(&self.sessions, id.as_bytes(), "session")? else {
+                continue;
+            };
+            match decode::<Session>(&bytes, "session") {
+                // Only delete what is really expired: a stale entry may belong to a session
+                // whose expiry was since extended (its current entry sorts later).
+                Ok(session) if session.store_expires_at() <= now => {
+                    self.sessions
+                        .remove(id.as_bytes().as_slice())
+                        .ctx("delete session")?;
+                    if self
+                        .user_sessions
+                        .remove(user_session_key(&session).as_slice())
+                        .ctx("remove user session index")?
+                        .is_some()
+                    {
+                        batch.index_entries += 1;
+                    }
+                    batch.sessions += 1;
+                }
+                Ok(_) => {}
+                // Dropping the expiry entry keeps the sweeper from spinning on it; the row
+                // itself is left for an operator to look at.
+                Err(e) => {
+                    tracing::warn!(session = %id, error = %e, "undecodable session left in place")
+                }
+            }
+        }
+        Ok(batch)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening and the format version.
+
+fn open_error(path: &Path, e: DatabaseError) -> StoreError {
+    match e {
+        DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+            "{} is already open by another process (one node per data directory)",
+            path.display()
+        )),
+        DatabaseError::UpgradeRequired(version) => StoreError::Unavailable(format!(
+            "{} uses redb file format {version}, which needs an offline upgrade",
+            path.display()
+        )),
+        DatabaseError::Storage(StorageError::Corrupted(msg)) => {
+            StoreError::Corrupt(format!("{}: {msg}", path.display()))
+        }
+        other => StoreError::Unavailable(format!("cannot open {}: {other}", path.display())),
+    }
+}
+
+/// Checks (or, for a new file, records) the format version and creates every table, so reads
+/// never meet a missing table.
+fn init_schema(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let mut txn = db.begin_write().ctx("begin write")?;
+    txn.set_durability(Durability::Immediate);
+    let checked = check_format(&txn, path).and_then(|()| {
+        for table in [
+            ORGS,
+            PROJECTS,
+            PROJECT_SLUGS,
+            CLIENTS,
+            SECRET_KEYS,
+            ADMIN_TOKENS,
+            FLAGS,
+            END_USERS,
+            SESSIONS,
+        ] {
+            txn.open_table(table).ctx("create table")?;
+        }
+        for table in [USER_SESSIONS, SESSION_EXPIRY] {
+            txn.open_table(table).ctx("create table")?;
+        }
+        Ok(())
+    });
+    match checked {
+        Ok(()) => txn.commit().ctx("commit schema"),
+        Err(e) => {
+            // Leave a refused file exactly as it was.
+            if let Err(abort) = txn.abort() {
+                tracing::warn!(error = %abort, "aborting schema check");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn check_format(txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    let has_tables = txn.list_tables().ctx("list tables")?.next().is_some();
+    let mut meta = txn.open_table(META).ctx("open meta")?;
+    let version = meta
+        .get(FORMAT_VERSION_KEY)
+        .ctx("read format version")?
+        .map(|v| v.value());
+    match version {
+        Some(FORMAT_VERSION) => Ok(()),
+        Some(other) => Err(StoreError::Unavailable(format!(
+            "{} has on-disk format version {other}, this build only reads version {FORMAT_VERSION}",
+            path.display()
+        ))),
+        // Tables without a version: some other program's redb file, not ours to adopt.
+        None if has_tables => Err(StoreError::Unavailable(format!(
+            "{} is not a commonrock store (no format version)",
+            path.display()
+        ))),
+        None => {
+            meta.insert(FORMAT_VERSION_KEY, FORMAT_VERSION)
+                .ctx("write format version")?;
+            Ok(())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys, values and errors.
+
+/// i64 seconds as 8 bytes whose byte order is numeric order (sign bit flipped, big-endian), so
+/// negative times, however unlikely, still sort first.
+fn time_key(t: UnixSecs) -> [u8; 8] {
+    ((t as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The separator keeps `(project, external_id)` unambiguous for any external_id bytes.
+fn end_user_key(project_id: Uuid, external_id: &str) -> Vec<u8> {
+    [project_id.as_bytes(), &[0u8][..], external_id.as_bytes()].concat()
+}
+
+fn user_session_key(s: &Session) -> Vec<u8> {
+    [
+        s.project_id.as_bytes().as_slice(),
+        s.end_user_id.as_bytes(),
+        &time_key(s.created_at),
+        s.id.as_bytes(),
+    ]
+    .concat()
+}
+
+fn expiry_key(s: &Session) -> Vec<u8> {
+    [&time_key(s.store_expires_at())[..], s.id.as_bytes()].concat()
+}
+
+/// The session id every index key ends with.
+fn trailing_uuid(key: &[u8]) -> Option<Uuid> {
+    let start = key.len().checked_sub(16)?;
+    Uuid::from_slice(&key[start..]).ok()
+}
+
+fn unix_now() -> UnixSecs {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+        UnixSecs::try_from(d.as_secs()).unwrap_or(UnixSecs::MAX)
+    })
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what} record: {e}")))
+}
+
+fn put<T: Serialize>(
+    table: &mut Table<'_, Bytes, Bytes>,
+    key: &[u8],
+    value: &T,
+    what: &str,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))?;
+    table
+        .insert(key, bytes.as_slice())
+        .ctx(&format!("write {what}"))?;
+    Ok(())
+}
+
+/// Copies a value out so the table can be written next.
+fn get_owned(
+    table: &Table<'_, Bytes, Bytes>,
+    key: &[u8],
+    what: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(table
+        .get(key)
+        .ctx(&format!("read {what}"))?
+        .map(|v| v.value().to_vec()))
+}
+
+fn get_one<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: TableDefinition<Bytes, Bytes>,
+    key: &[u8],
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    let table = txn.open_table(table).ctx(&format!("open {what}s"))?;
+    let value = table.get(key).ctx(&format!("read {what}"))?;
+    value.map(|v| decode(v.value(), what)).transpose()
+}
+
+fn list_all<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: TableDefinition<Bytes, Bytes>,
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
+    let table = txn.open_table(table).ctx(&format!("open {what}s"))?;
+    let mut out = Vec::new();
+    for entry in table.iter().ctx(&format!("scan {what}s"))? {
+        let (_, value) = entry.ctx(&format!("scan {what}s"))?;
+        out.push(decode(value.value(), what)?);
+    }
+    Ok(out)
+}
+
+fn list_prefix<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: TableDefinition<Bytes, Bytes>,
+    prefix: &[u8],
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
+    let table = txn.open_table(table).ctx(&format!("open {what}s"))?;
+    let mut out = Vec::new();
+    for entry in table
+        .range::<&[u8]>(prefix..)
+        .ctx(&format!("scan {what}s"))?
+    {
+        let (key, value) = entry.ctx(&format!("scan {what}s"))?;
+        if !key.value().starts_with(prefix) {
+            break;
+        }
+        out.push(decode(value.value(), what)?);
+    }
+    Ok(out)
+}
+
+fn writer_stopped() -> StoreError {
+    StoreError::Unavailable("store writer stopped".into())
+}
+
+fn mismatch(what: &str, outcome: &Outcome) -> StoreError {
+    StoreError::Unavailable(format!(
+        "store writer answered {what} with {outcome:?} (bug)"
+    ))
+}
+
+/// `StoreError` is not `Clone`; a failed batch owes each op its own copy.
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Timeout => StoreError::Timeout,
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+    }
+}
+
+/// redb's error types, mapped with a lowercase note of what was being done.
+trait IntoStoreError: std::fmt::Display {
+    fn into_store_error(self, what: &str) -> StoreError;
+}
+
+impl IntoStoreError for StorageError {
+    fn into_store_error(self, what: &str) -> StoreError {
+        match self {
+            StorageError::Corrupted(msg) => StoreError::Corrupt(format!("{what}: {msg}")),
+            other => StoreError::Unavailable(format!("{what}: {other}")),
+        }
+    }
+}
+
+impl IntoStoreError for TableError {
+    fn into_store_error(self, what: &str) -> StoreError {
+        match self {
+            TableError::Storage(e) => e.into_store_error(what),
+            // Every table is created at open with these types: anything else is a foreign file.
+            e @ (TableError::TableDoesNotExist(_)
+            | TableError::TableTypeMismatch { .. }
+            | TableError::TypeDefinitionChanged { .. }
+            | TableError::TableIsMultimap(_)) => StoreError::Corrupt(format!("{what}: {e}")),
+            other => StoreError::Unavailable(format!("{what}: {other}")),
+        }
+    }
+}
+
+impl IntoStoreError for TransactionError {
+    fn into_store_error(self, what: &str) -> StoreError {
+        match self {
+            TransactionError::Storage(e) => e.into_store_error(what),
+            other => StoreError::Unavailable(format!("{what}: {other}")),
+        }
+    }
+}
+
+impl IntoStoreError for CommitError {
+    fn into_store_error(self, what: &str) -> StoreError {
+        match self {
+            CommitError::Storage(e) => e.into_store_error(what),
+            other => StoreError::Unavailable(format!("{what}: {other}")),
+        }
+    }
+}
+
+trait Ctx<T> {
+    fn ctx(self, what: &str) -> Result<T, StoreError>;
+}
+
+impl<T, E: IntoStoreError> Ctx<T> for Result<T, E> {
+    fn ctx(self, what: &str) -> Result<T, StoreError> {
+        self.map_err(|e| e.into_store_error(what))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::ReadableTableMetadata;
+
+    fn user(project_id: Uuid, external_id: &str) -> EndUser {
+        EndUser {
+            id: Uuid::new_v4(),
+            project_id,
+            external_id: external_id.to_owned(),
+            password_hash: "$argon2id$test".into(),
+            disabled: false,
+            created_at: 1_700_000_000,
+            version: 1,
+        }
+    }
+
+    fn session(project_id: Uuid, end_user_id: Uuid, created_at: i64, expires: i64) -> Session {
+        Session {
+            id: Uuid::new_v4(),
+            project_id,
+            end_user_id,
+            external_id: "u".into(),
+            device_id: "d".into(),
+            user_agent: None,
+            ip: None,
+            created_at,
+            last_used_at: created_at,
+            counter: 0,
+            rotated_at: created_at,
+            access_expires_at: expires,
+            prev_access_expires_at: expires,
+            refresh_expires_at: expires,
+            absolute_expires_at: expires,
+            key_id: "k1".into(),
+            revoked_at: None,
+            version: 1,
+        }
+    }
+
+    fn table_len(store: &EmbeddedStore, table: TableDefinition<Bytes, ()>) -> u64 {
+        let txn = store.db.begin_read().expect("test read txn");
+        txn.open_table(table)
+            .expect("test open table")
+            .len()
+            .expect("test table len")
+    }
+
+    fn sessions_len(store: &EmbeddedStore) -> u64 {
+        let txn = store.db.begin_read().expect("test read txn");
+        txn.open_table(SESSIONS)
+            .expect("test open table")
+            .len()
+            .expect("test table len")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn group_commit_batches_concurrent_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open"));
+        let project = Uuid::new_v4();
+        let before = store.commits();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let store = Arc::clone(&store);
+            tasks.spawn(async move {
+                store
+                    .insert_end_user(&user(project, &format!("u{i}")))
+                    .await
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            let inserted = result.expect("task").expect("insert");
+            assert_eq!(inserted, Inserted::Created);
+        }
+        let commits = store.commits() - before;
+        assert!(
+            commits < 200,
+            "200 concurrent writes took {commits} commits: no batching"
+        );
+        for i in 0..200 {
+            let found = store
+                .get_end_user(project, &format!("u{i}"))
+                .await
+                .expect("get");
+            assert!(found.is_some(), "user u{i} acknowledged but not stored");
+        }
+    }
+
+    #[tokio::test]
+    async fn reopen_after_drop_sees_the_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let project = Uuid::new_v4();
+        let u = user(project, "kept");
+        {
+            let store = EmbeddedStore::open(dir.path()).expect("open");
+            assert_eq!(
+                store.insert_end_user(&u).await.expect("insert"),
+                Inserted::Created
+            );
+            store.set_flag("maintenance", true).await.expect("flag");
+        }
+        let store = EmbeddedStore::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store.get_end_user(project, "kept").await.expect("get"),
+            Some(u)
+        );
+        assert_eq!(
+            store.get_flag("maintenance").await.expect("flag"),
+            Some(true)
+        );
+    }
+
+    #[tokio::test]
+    async fn second_open_of_the_same_dir_fails_cleanly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = EmbeddedStore::open(dir.path()).expect("open");
+        match EmbeddedStore::open(dir.path()) {
+            Err(StoreError::Unavailable(msg)) => {
+                assert!(msg.contains("already open"), "unclear message: {msg}")
+            }
+            other => panic!("second open must be refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_format_version_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(EmbeddedStore::open(dir.path()).expect("open"));
+        {
+            let db = Database::create(dir.path().join(FILE_NAME)).expect("raw open");
+            let txn = db.begin_write().expect("txn");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(FORMAT_VERSION_KEY, 2)
+                .expect("write version");
+            txn.commit().expect("commit");
+        }
+        match EmbeddedStore::open(dir.path()) {
+            Err(StoreError::Unavailable(msg)) => {
+                assert!(msg.contains("format version 2"), "unclear message: {msg}")
+            }
+            other => panic!("version 2 must be refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn foreign_redb_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = Database::create(dir.path().join(FILE_NAME)).expect("raw open");
+            let txn = db.begin_write().expect("txn");
+            let def: TableDefinition<&str, &str> = TableDefinition::new("something_else");
+            txn.open_table(def)
+                .expect("table")
+                .insert("a", "b")
+                .expect("write");
+            txn.commit().expect("commit");
+        }
+        match EmbeddedStore::open(dir.path()) {
+            Err(StoreError::Unavailable(msg)) => {
+                assert!(
+                    msg.contains("not a commonrock store"),
+                    "unclear message: {msg}"
+                )
+            }
+            other => panic!("foreign file must be refused, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn sweeper_removes_expired_sessions_and_their_index_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let now = unix_now();
+        let (project, user_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let live = session(project, user_id, now - 10, now + 3600);
+        for s in [
+            session(project, user_id, now - 30, now - 5),
+            session(project, user_id, now - 20, now - 1),
+            live.clone(),
+        ] {
+            store.insert_session(&s).await.expect("insert");
+        }
+        assert_eq!(sessions_len(&store), 3);
+
+        let stats = store.sweep_expired(now).await.expect("sweep");
+        assert_eq!(stats.sessions, 2);
+        assert_eq!(stats.index_entries, 4);
+        assert_eq!(sessions_len(&store), 1);
+        assert_eq!(table_len(&store, USER_SESSIONS), 1);
+        assert_eq!(table_len(&store, SESSION_EXPIRY), 1);
+        assert_eq!(
+            store.get_session(live.id).await.expect("get"),
+            Some(live.clone())
+        );
+        assert_eq!(
+            store
+                .list_user_sessions(project, user_id)
+                .await
+                .expect("list"),
+            vec![live]
+        );
+        // Nothing left to do.
+        assert_eq!(store.sweep_expired(now).await.expect("sweep").sessions, 0);
+    }
+
+    #[tokio::test]
+    async fn sweep_works_through_a_backlog_in_bounded_batches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open"));
+        let now = unix_now();
+        let project = Uuid::new_v4();
+        let count = SWEEP_BATCH + 10;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..count {
+            let store = Arc::clone(&store);
+            let s = session(project, Uuid::new_v4(), now - 100, now - 1 - i as i64 % 7);
+            tasks.spawn(async move { store.insert_session(&s).await });
+        }
+        while let Some(result) = tasks.join_next().await {
+            result.expect("task").expect("insert");
+        }
+        let stats = store.sweep_expired(now).await.expect("sweep");
+        assert_eq!(stats.sessions, count as u64);
+        assert_eq!(stats.batches, 2);
+        assert_eq!(sessions_len(&store), 0);
+        assert_eq!(table_len(&store, USER_SESSIONS), 0);
+        assert_eq!(table_len(&store, SESSION_EXPIRY), 0);
+    }
+
+    #[tokio::test]
+    async fn cas_session_moves_the_expiry_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let now = unix_now();
+        let s = session(Uuid::new_v4(), Uuid::new_v4(), now, now + 60);
+        store.insert_session(&s).await.expect("insert");
+        let mut extended = s.clone();
+        extended.refresh_expires_at = now + 7200;
+        extended.absolute_expires_at = now + 7200;
+        extended.version = 2;
+        assert!(store.cas_session(&extended, 1).await.expect("cas"));
+        assert_eq!(table_len(&store, SESSION_EXPIRY), 1);
+        // The sweep at the old expiry must keep it; the one after the new expiry removes it.
+        assert_eq!(
+            store.sweep_expired(now + 60).await.expect("sweep").sessions,
+            0
+        );
+        assert_eq!(
+            store
+                .sweep_expired(now + 7200)
+                .await
+                .expect("sweep")
+                .sessions,
+            1
+        );
+        assert_eq!(table_len(&store, SESSION_EXPIRY), 0);
+    }
+
+    #[tokio::test]
+    async fn spawned_sweeper_runs_and_stops_with_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open"));
+        let now = unix_now();
+        let expired = session(Uuid::new_v4(), Uuid::new_v4(), now - 10, now - 1);
+        store.insert_session(&expired).await.expect("insert");
+        let sweeper = store.spawn_sweeper(Duration::from_millis(10));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while sessions_len(&store) > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "sweeper never ran");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(store);
+        tokio::time::timeout(Duration::from_secs(5), sweeper)
+            .await
+            .expect("sweeper must stop once the store is dropped")
+            .expect("sweeper task");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_record_fails_only_its_own_op() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let project = Uuid::new_v4();
+        let broken = user(project, "broken");
+        {
+            let txn = store.db.begin_write().expect("txn");
+            txn.open_table(END_USERS)
+                .expect("table")
+                .insert(
+                    end_user_key(project, "broken").as_slice(),
+                    &b"{not json"[..],
+                )
+                .expect("write");
+            txn.commit().expect("commit");
+        }
+        // Drive one batch directly so the three ops certainly share a transaction.
+        let mut replies = Vec::new();
+        let jobs = [
+            WriteOp::InsertEndUser(user(project, "a")),
+            WriteOp::CasEndUser(broken, 1),
+            WriteOp::InsertEndUser(user(project, "b")),
+        ]
+        .into_iter()
+        .map(|op| {
+            let (reply, rx) = oneshot::channel();
+            replies.push(rx);
+            Job { op, reply }
+        })
+        .collect();
+        run_batch(&store.db, jobs, &store.commits);
+        let mut outcomes = Vec::new();
+        for rx in replies {
+            outcomes.push(rx.await.expect("reply"));
+        }
+        assert!(matches!(
+            outcomes[0],
+            Ok(Outcome::Inserted(Inserted::Created))
+        ));
+        assert!(
+            matches!(outcomes[1], Err(StoreError::Corrupt(_))),
+            "{:?}",
+            outcomes[1]
+        );
+        assert!(matches!(
+            outcomes[2],
+            Ok(Outcome::Inserted(Inserted::Created))
+        ));
+        assert!(store
+            .get_end_user(project, "a")
+            .await
+            .expect("get")
+            .is_some());
+        assert!(store
+            .get_end_user(project, "b")
+            .await
+            .expect("get")
+            .is_some());
+    }
+}

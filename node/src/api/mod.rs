@@ -1,0 +1,324 @@
+//! Request dispatch in the order SPEC §6 fixes: route (404/405) → body size (413) → node-wide
+//! maintenance → slug (404) → project maintenance → the endpoint's own credentials, limits,
+//! validation and operation. Every answer leaves through `finish`, which adds the common
+//! headers, so no response can miss them.
+
+pub mod admin;
+pub mod introspection;
+pub mod ops;
+pub mod public;
+pub mod routes;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use commonrock_actors::tenant::ProjectView;
+use commonrock_actors::Engine;
+use futures_util::{Stream, StreamExt};
+use http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Method, Response, StatusCode};
+use ipnet::IpNet;
+
+use crate::http::client_ip::caller_ip;
+use crate::http::{Answer, ApiError, Code, Handled, Request};
+use crate::metrics::HttpMetrics;
+use routes::{Resolved, Target};
+
+/// Largest body any endpoint accepts; batch introspection (1000 tokens) needs the most.
+const MAX_BODY: usize = 256 * 1024;
+/// Everything else is small JSON.
+const MAX_SMALL_BODY: usize = 64 * 1024;
+
+/// Which listener a request arrived on. With `--admin-listen` the admin API and /metrics
+/// live only on the admin listener, and tenant paths only on the main one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// One listener serves everything.
+    All,
+    Main,
+    Admin,
+}
+
+impl Surface {
+    fn serves(self, target: &Target) -> bool {
+        let admin_only = matches!(target, Target::Admin(_) | Target::Metrics);
+        let shared = matches!(target, Target::Healthz | Target::Readyz);
+        match self {
+            Surface::All => true,
+            Surface::Main => !admin_only,
+            Surface::Admin => admin_only || shared,
+        }
+    }
+}
+
+/// What every handler can reach.
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub metrics: HttpMetrics,
+    pub registry: prometheus::Registry,
+    pub trusted_proxies: Vec<IpNet>,
+    /// SHA-256 of `COMMONROCK_ADMIN_TOKEN`, if set.
+    pub bootstrap_admin_hash: Option<[u8; 32]>,
+    /// Admin API and /metrics only from these networks (empty: from anywhere).
+    pub admin_cidrs: Vec<IpNet>,
+    /// Fault-injection routes (tests only): off in production.
+    pub fault_injection: bool,
+    /// False while starting and once shutdown begins: /readyz goes red first.
+    pub ready: AtomicBool,
+    pub openapi_json: Bytes,
+}
+
+impl AppState {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+fn body_limit(target: &Target) -> usize {
+    match target {
+        Target::Introspect { batch: true, .. } => MAX_BODY,
+        _ => MAX_SMALL_BODY,
+    }
+}
+
+/// Reads at most `limit` bytes; None when the body is larger.
+async fn read_body<S, B, E>(stream: S, limit: usize) -> Result<Option<Bytes>, E>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: Buf,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut out = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk?;
+        if out.len() + chunk.remaining() > limit {
+            return Ok(None);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            out.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(Some(out.freeze()))
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    // Keep a caller's id when it is short and printable, so traces join up across services.
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
+}
+
+/// The whole request path, from warp's pieces to a finished response.
+pub async fn handle<S, B>(
+    state: Arc<AppState>,
+    surface: Surface,
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    peer: Option<IpAddr>,
+    body: S,
+) -> Response<Bytes>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let started = Instant::now();
+    let rid = request_id(&headers);
+    let ip = caller_ip(
+        peer,
+        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        &state.trusted_proxies,
+    );
+    let resolved = routes::resolve(&method, &path).and_then(|r| {
+        if surface.serves(&r.target) {
+            Ok(r)
+        } else {
+            Err(ApiError::code(Code::NotFound))
+        }
+    });
+    let (template, answer, cors_origin) = match resolved {
+        Err(e) => ("unmatched", Answer::from(e), None),
+        Ok(resolved) => {
+            let template = resolved.template;
+            let (answer, cors) =
+                route(&state, resolved, method.clone(), path, headers, ip, body).await;
+            (template, answer, cors)
+        }
+    };
+    let status = answer.status;
+    let response = finish(answer, &rid, cors_origin.as_deref());
+    state.metrics.observe(template, status, started.elapsed());
+    tracing::info!(
+        request_id = %rid,
+        method = %method,
+        route = template,
+        status = status.as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn route<S, B>(
+    state: &Arc<AppState>,
+    resolved: Resolved,
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    ip: Option<IpAddr>,
+    body: S,
+) -> (Answer, Option<String>)
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let limit = body_limit(&resolved.target);
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return (ApiError::code(Code::PayloadTooLarge).into(), None);
+    }
+    let body = match read_body(body, limit).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return (ApiError::code(Code::PayloadTooLarge).into(), None),
+        // The client went away or sent a broken chunked body: a client error, not ours.
+        Err(_) => {
+            return (
+                ApiError::validation(vec![crate::http::validation::Issue::missing(vec![
+                    serde_json::json!("body"),
+                ])])
+                .into(),
+                None,
+            )
+        }
+    };
+    let req = Request {
+        method,
+        path,
+        headers,
+        body,
+        ip,
+    };
+    match resolved.target {
+        Target::Healthz => (ops::healthz(), None),
+        Target::Readyz => (ops::readyz(state).await, None),
+        Target::Metrics => (
+            unwrap(admin::guard_network(state, &req).and_then(|()| ops::metrics(state))),
+            None,
+        ),
+        Target::OpenApi => (ops::openapi(state), None),
+        Target::Docs(tail) => (ops::docs(&tail), None),
+        Target::Admin(target) => (unwrap(admin::dispatch(state, &req, target).await), None),
+        tenant => tenant_route(state, &req, tenant).await,
+    }
+}
+
+fn unwrap(h: Handled) -> Answer {
+    h.unwrap_or_else(Answer::from)
+}
+
+/// Tenant routes: maintenance and slug checks, then the endpoint; CORS on public paths.
+async fn tenant_route(
+    state: &Arc<AppState>,
+    req: &Request,
+    target: Target,
+) -> (Answer, Option<String>) {
+    let tenants = state.engine.tenants();
+    let is_public = matches!(
+        target,
+        Target::Preflight { .. } | Target::EndUsers { .. } | Target::OwnSessions { .. }
+    );
+    let slug = target.slug().unwrap_or_default();
+    let project = tenants.project(slug).cloned();
+    // Browsers must be able to read even error answers, so CORS is decided up front.
+    let cors = match (&project, req.origin()) {
+        (Some(p), Some(origin)) if is_public && p.any_client_allows(origin) => {
+            Some(origin.to_string())
+        }
+        _ => None,
+    };
+    if let Target::Preflight { .. } = target {
+        let answer = match &project {
+            None => ApiError::code(Code::ProjectNotFound).into(),
+            Some(_) => public::preflight(cors.is_some()),
+        };
+        return (answer, cors);
+    }
+    let maintenance = tenants.maintenance;
+    drop(tenants);
+    let answer = if maintenance {
+        ApiError::code(Code::MaintenanceMode).into()
+    } else {
+        match project {
+            None => ApiError::code(Code::ProjectNotFound).into(),
+            Some(p) if p.project.maintenance => ApiError::code(Code::MaintenanceMode).into(),
+            Some(p) => unwrap(endpoint(state, req, &p, target).await),
+        }
+    };
+    (answer, cors)
+}
+
+async fn endpoint(
+    state: &Arc<AppState>,
+    req: &Request,
+    project: &Arc<ProjectView>,
+    target: Target,
+) -> Handled {
+    match target {
+        Target::EndUsers { action, .. } => {
+            public::end_users::handle(state, req, project, action).await
+        }
+        Target::OwnSessions { action, .. } => {
+            public::sessions::handle(state, req, project, action).await
+        }
+        Target::Introspect { batch, .. } => introspection::handle(state, req, project, batch).await,
+        _ => Err(ApiError::code(Code::NotFound)),
+    }
+}
+
+/// Adds the headers every response carries and turns an answer into an HTTP response.
+fn finish(answer: Answer, request_id: &str, cors_origin: Option<&str>) -> Response<Bytes> {
+    let has_body = !answer.body.is_empty();
+    let mut res = Response::new(answer.body);
+    *res.status_mut() = answer.status;
+    let h = res.headers_mut();
+    *h = answer.headers;
+    if has_body && !h.contains_key(CONTENT_TYPE) {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if answer.no_store {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(origin) = cors_origin.and_then(|o| HeaderValue::from_str(o).ok()) {
+        h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("X-Request-Id, Retry-After, WWW-Authenticate"),
+        );
+    }
+    // Responses vary by Origin on every public path, allowed or not, so caches keep them apart.
+    h.append(http::header::VARY, HeaderValue::from_static("Origin"));
+    if answer.status == StatusCode::NO_CONTENT {
+        *res.body_mut() = Bytes::new();
+    }
+    res
+}

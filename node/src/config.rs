@@ -1,0 +1,364 @@
+//! Configuration: flags, then `COMMONROCK_*` environment variables (clap reads both), then an
+//! optional TOML file, then defaults. Validated once at start with messages that name the
+//! setting. The names of SPEC §8's table are fixed: deployment scripts depend on them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "commonrock",
+    version,
+    about = "Authentication, sessions and a simple database as a service"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a node.
+    Serve(Box<ServeArgs>),
+    /// Offline admin helpers (run while the node is stopped: the embedded store is exclusive).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Server-secret helpers.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Mint an admin API token into the store and print it once.
+    MintToken {
+        #[arg(long, env = "COMMONROCK_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Write a new server-secret file (refuses to overwrite one).
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Embedded,
+    Scylla,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Demo mode: generates a server secret if none is given, creates the demo org, project,
+    /// public client and secret key, and prints their credentials once.
+    #[arg(long)]
+    pub dev: bool,
+    /// TOML file with any of the settings below (flags and environment win over it).
+    #[arg(long, env = "COMMONROCK_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "COMMONROCK_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    #[arg(long, env = "COMMONROCK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, env = "COMMONROCK_STORE")]
+    pub store: Option<StoreKind>,
+    #[arg(long, env = "COMMONROCK_SCYLLA_NODES")]
+    pub scylla_nodes: Option<String>,
+    #[arg(long, env = "COMMONROCK_KEYSPACE")]
+    pub keyspace: Option<String>,
+    #[arg(long, env = "COMMONROCK_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Comma-separated CIDRs of load balancers whose X-Forwarded-For is believed.
+    #[arg(long, env = "COMMONROCK_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Serve the admin API and /metrics on this address instead of the main listener.
+    #[arg(long, env = "COMMONROCK_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Comma-separated CIDRs allowed to call the admin API and /metrics.
+    #[arg(long, env = "COMMONROCK_ADMIN_CIDRS")]
+    pub admin_cidrs: Option<String>,
+    /// This node's id on the ring (defaults to its listen address).
+    #[arg(long, env = "COMMONROCK_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Session shard actors on this node (default: 4 per core).
+    #[arg(long, env = "COMMONROCK_SHARDS")]
+    pub shards: Option<usize>,
+    /// Sessions cached on this node across all shards.
+    #[arg(long, env = "COMMONROCK_SESSION_CACHE")]
+    pub session_cache: Option<usize>,
+    /// Argon2 worker threads (at most one per core).
+    #[arg(long, env = "COMMONROCK_ARGON2_THREADS")]
+    pub argon2_threads: Option<usize>,
+    /// Argon2 jobs allowed to wait; beyond it requests get 503 at once.
+    #[arg(long, env = "COMMONROCK_ARGON2_QUEUE")]
+    pub argon2_queue: Option<usize>,
+    /// Deadline of one store call in milliseconds.
+    #[arg(long, env = "COMMONROCK_STORE_TIMEOUT_MS")]
+    pub store_timeout_ms: Option<u64>,
+    #[arg(long, env = "COMMONROCK_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Enables fault-injection admin routes. For tests only; never in production.
+    #[arg(long, env = "COMMONROCK_FAULT_INJECTION", hide = true)]
+    pub fault_injection: bool,
+}
+
+/// The TOML file's keys: the flag names with underscores.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    store: Option<StoreKind>,
+    scylla_nodes: Option<String>,
+    keyspace: Option<String>,
+    secret_file: Option<PathBuf>,
+    trusted_proxies: Option<String>,
+    admin_listen: Option<SocketAddr>,
+    admin_cidrs: Option<String>,
+    node_id: Option<String>,
+    shards: Option<usize>,
+    session_cache: Option<usize>,
+    argon2_threads: Option<usize>,
+    argon2_queue: Option<usize>,
+    store_timeout_ms: Option<u64>,
+    log_format: Option<LogFormat>,
+    sql_max_rows: Option<u32>,
+}
+
+/// The validated settings a node runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dev: bool,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub store: StoreKind,
+    pub scylla_nodes: Vec<String>,
+    pub keyspace: String,
+    pub secret_file: Option<PathBuf>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub admin_listen: Option<SocketAddr>,
+    pub admin_cidrs: Vec<IpNet>,
+    pub node_id: Option<String>,
+    pub shards: usize,
+    pub session_cache: usize,
+    pub argon2_threads: usize,
+    pub argon2_queue: usize,
+    pub store_timeout: Duration,
+    pub log_format: LogFormat,
+    pub fault_injection: bool,
+    /// `COMMONROCK_ADMIN_TOKEN`: the bootstrap admin token (kept only to hash it at start).
+    pub admin_token: Option<String>,
+    /// `SQL_MAX_ROWS`: the largest page a SQL execution may ask for.
+    pub sql_max_rows: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+fn cidr_list(name: &'static str, value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| invalid(name, format!("{s:?} is not a CIDR")))
+        })
+        .collect()
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let err = |reason: String| ConfigError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| err(e.to_string()))
+}
+
+impl Config {
+    pub fn from_args(args: ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let sql_max_rows = match std::env::var("SQL_MAX_ROWS") {
+            Ok(v) => v
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| invalid("SQL_MAX_ROWS", format!("{v:?} is not a number")))?,
+            Err(_) => file.sql_max_rows.unwrap_or(1000),
+        };
+        if !(1..=100_000).contains(&sql_max_rows) {
+            return Err(invalid("SQL_MAX_ROWS", "must be between 1 and 100000"));
+        }
+        let admin_token = std::env::var("COMMONROCK_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        if admin_token.as_ref().is_some_and(|t| t.len() < 32) {
+            return Err(invalid(
+                "COMMONROCK_ADMIN_TOKEN",
+                "must be at least 32 characters (use `commonrock admin mint-token` or a random string)",
+            ));
+        }
+        let config = Config {
+            dev: args.dev,
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            store: args.store.or(file.store).unwrap_or(StoreKind::Embedded),
+            scylla_nodes: args
+                .scylla_nodes
+                .or(file.scylla_nodes)
+                .unwrap_or_else(|| "127.0.0.1:9042".into())
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            keyspace: args
+                .keyspace
+                .or(file.keyspace)
+                .unwrap_or_else(|| "commonrock".into()),
+            secret_file: args.secret_file.or(file.secret_file),
+            trusted_proxies: cidr_list(
+                "--trusted-proxies",
+                args.trusted_proxies.or(file.trusted_proxies),
+            )?,
+            admin_listen: args.admin_listen.or(file.admin_listen),
+            admin_cidrs: cidr_list("--admin-cidrs", args.admin_cidrs.or(file.admin_cidrs))?,
+            node_id: args.node_id.or(file.node_id),
+            shards: args.shards.or(file.shards).unwrap_or(cores * 4),
+            session_cache: args
+                .session_cache
+                .or(file.session_cache)
+                .unwrap_or(1_000_000),
+            argon2_threads: args.argon2_threads.or(file.argon2_threads).unwrap_or(cores),
+            argon2_queue: args.argon2_queue.or(file.argon2_queue).unwrap_or(4096),
+            store_timeout: Duration::from_millis(
+                args.store_timeout_ms
+                    .or(file.store_timeout_ms)
+                    .unwrap_or(2000),
+            ),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            fault_injection: args.fault_injection,
+            admin_token,
+            sql_max_rows,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.secret_file.is_none() && !self.dev {
+            return Err(invalid(
+                "--secret-file",
+                "required unless --dev (create one with `commonrock secret generate --out <path>`)",
+            ));
+        }
+        if !(1..=1024).contains(&self.shards) {
+            return Err(invalid("--shards", "must be between 1 and 1024"));
+        }
+        if self.argon2_threads == 0 {
+            return Err(invalid("--argon2-threads", "must be at least 1"));
+        }
+        if !(1..=1_000_000).contains(&self.argon2_queue) {
+            return Err(invalid("--argon2-queue", "must be between 1 and 1000000"));
+        }
+        if self.session_cache == 0 {
+            return Err(invalid("--session-cache", "must be at least 1"));
+        }
+        if self.store_timeout.is_zero() || self.store_timeout > Duration::from_secs(60) {
+            return Err(invalid("--store-timeout-ms", "must be between 1 and 60000"));
+        }
+        let ks = &self.keyspace;
+        if ks.is_empty()
+            || ks.len() > 48
+            || !ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(invalid(
+                "--keyspace",
+                "must be 1-48 letters, digits or underscores",
+            ));
+        }
+        if self.store == StoreKind::Scylla && self.scylla_nodes.is_empty() {
+            return Err(invalid("--scylla-nodes", "needs at least one host:port"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_file_is_required_outside_dev() {
+        let e = Config::from_args(ServeArgs::default()).expect_err("no secret");
+        assert!(e.to_string().contains("--secret-file"));
+        let c = Config::from_args(ServeArgs {
+            dev: true,
+            ..Default::default()
+        })
+        .expect("dev needs no secret file");
+        assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.keyspace, "commonrock");
+    }
+
+    #[test]
+    fn bad_cidrs_are_named() {
+        let e = Config::from_args(ServeArgs {
+            dev: true,
+            trusted_proxies: Some("10.0.0.0/8, nope".into()),
+            ..Default::default()
+        })
+        .expect_err("bad cidr");
+        assert!(e.to_string().contains("--trusted-proxies"));
+        assert!(e.to_string().contains("nope"));
+    }
+}

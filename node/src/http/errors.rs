@@ -1,0 +1,310 @@
+//! Every error body the API can answer, in the three shapes of SPEC §6, and the one mapping
+//! from domain errors to them. Nothing else in the node writes an error body.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use commonrock_actors::DomainError;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::validation::Issue;
+
+/// Coded errors: `{"detail":{"code":…,"message":…}}`. The table is `docs/error-codes.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    InvalidCredentials,
+    TotpRequired,
+    InvalidTotp,
+    ProjectNotFound,
+    InvalidCursor,
+    InvalidSql,
+    SqlTooComplex,
+    MissingApiKey,
+    InvalidApiKey,
+    RestrictionsRequired,
+    OriginRequired,
+    OriginDenied,
+    IpDenied,
+    InvalidPublicScopes,
+    SqlTemplateNotFound,
+    MaintenanceMode,
+    CsrfFailed,
+    RateLimited,
+    ClientScopeDenied,
+    ServiceUnavailable,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    AlreadyExists,
+    Unauthorized,
+    InternalError,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidCredentials => "invalid_credentials",
+            Code::TotpRequired => "totp_required",
+            Code::InvalidTotp => "invalid_totp",
+            Code::ProjectNotFound => "project_not_found",
+            Code::InvalidCursor => "invalid_cursor",
+            Code::InvalidSql => "invalid_sql",
+            Code::SqlTooComplex => "sql_too_complex",
+            Code::MissingApiKey => "missing_api_key",
+            Code::InvalidApiKey => "invalid_api_key",
+            Code::RestrictionsRequired => "restrictions_required",
+            Code::OriginRequired => "origin_required",
+            Code::OriginDenied => "origin_denied",
+            Code::IpDenied => "ip_denied",
+            Code::InvalidPublicScopes => "invalid_public_scopes",
+            Code::SqlTemplateNotFound => "sql_template_not_found",
+            Code::MaintenanceMode => "maintenance_mode",
+            Code::CsrfFailed => "csrf_failed",
+            Code::RateLimited => "rate_limited",
+            Code::ClientScopeDenied => "client_scope_denied",
+            Code::ServiceUnavailable => "service_unavailable",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::AlreadyExists => "already_exists",
+            Code::Unauthorized => "unauthorized",
+            Code::InternalError => "internal_error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::InvalidCredentials
+            | Code::InvalidTotp
+            | Code::MissingApiKey
+            | Code::InvalidApiKey
+            | Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::TotpRequired
+            | Code::RestrictionsRequired
+            | Code::OriginRequired
+            | Code::OriginDenied
+            | Code::IpDenied
+            | Code::CsrfFailed
+            | Code::ClientScopeDenied => StatusCode::FORBIDDEN,
+            Code::ProjectNotFound | Code::SqlTemplateNotFound | Code::NotFound => {
+                StatusCode::NOT_FOUND
+            }
+            Code::InvalidCursor
+            | Code::InvalidSql
+            | Code::SqlTooComplex
+            | Code::InvalidPublicScopes => StatusCode::BAD_REQUEST,
+            Code::MaintenanceMode | Code::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::AlreadyExists => StatusCode::CONFLICT,
+            Code::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The fixed message of each code (exact where the seed gives one).
+    pub fn message(self) -> &'static str {
+        match self {
+            Code::InvalidCredentials => "Invalid credentials",
+            Code::TotpRequired => "TOTP code required",
+            Code::InvalidTotp => "Invalid TOTP code",
+            Code::ProjectNotFound => "Project not found",
+            Code::InvalidCursor => "Invalid cursor",
+            Code::InvalidSql => "Invalid SQL",
+            Code::SqlTooComplex => "SQL is too complex",
+            Code::MissingApiKey => "API key required",
+            Code::InvalidApiKey => "Invalid API key",
+            Code::RestrictionsRequired => "API key has no IP or origin restriction",
+            Code::OriginRequired => "Origin header required",
+            Code::OriginDenied => "Origin not allowed",
+            Code::IpDenied => "IP address not allowed",
+            Code::InvalidPublicScopes => "Invalid public scopes",
+            Code::SqlTemplateNotFound => "SQL query definition not found",
+            Code::MaintenanceMode => "Service under maintenance",
+            Code::CsrfFailed => "CSRF verification failed",
+            Code::RateLimited => "Rate limit exceeded",
+            Code::ClientScopeDenied => "Operation not allowed for this client",
+            Code::ServiceUnavailable => "Service temporarily unavailable",
+            Code::NotFound => "Not found",
+            Code::MethodNotAllowed => "Method not allowed",
+            Code::PayloadTooLarge => "Payload too large",
+            Code::UnsupportedMediaType => "Content-Type must be application/json",
+            Code::AlreadyExists => "Already exists",
+            Code::Unauthorized => "Unauthorized",
+            Code::InternalError => "Internal server error",
+        }
+    }
+
+    pub const ALL: [Code; 27] = [
+        Code::InvalidCredentials,
+        Code::TotpRequired,
+        Code::InvalidTotp,
+        Code::ProjectNotFound,
+        Code::InvalidCursor,
+        Code::InvalidSql,
+        Code::SqlTooComplex,
+        Code::MissingApiKey,
+        Code::InvalidApiKey,
+        Code::RestrictionsRequired,
+        Code::OriginRequired,
+        Code::OriginDenied,
+        Code::IpDenied,
+        Code::InvalidPublicScopes,
+        Code::SqlTemplateNotFound,
+        Code::MaintenanceMode,
+        Code::CsrfFailed,
+        Code::RateLimited,
+        Code::ClientScopeDenied,
+        Code::ServiceUnavailable,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::PayloadTooLarge,
+        Code::UnsupportedMediaType,
+        Code::AlreadyExists,
+        Code::Unauthorized,
+        Code::InternalError,
+    ];
+}
+
+/// An error answer: status, body, and the headers some errors carry.
+#[derive(Clone, Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: Value,
+    pub retry_after: Option<u64>,
+    /// 401 on a Bearer endpoint: `WWW-Authenticate: Bearer`.
+    pub bearer_challenge: bool,
+}
+
+impl ApiError {
+    pub fn code(code: Code) -> Self {
+        let retry_after = match code {
+            Code::RateLimited | Code::ServiceUnavailable | Code::MaintenanceMode => Some(1),
+            _ => None,
+        };
+        ApiError {
+            status: code.status(),
+            body: json!({"detail": {"code": code.as_str(), "message": code.message()}}),
+            retry_after,
+            bearer_challenge: false,
+        }
+    }
+
+    pub fn retry_after(mut self, d: Duration) -> Self {
+        self.retry_after = Some(d.as_secs().max(1));
+        self
+    }
+
+    /// The seed's plain shape: `{"detail":"…"}`.
+    pub fn plain(status: StatusCode, detail: &'static str) -> Self {
+        ApiError {
+            status,
+            body: json!({ "detail": detail }),
+            retry_after: None,
+            bearer_challenge: false,
+        }
+    }
+
+    pub fn invalid_session() -> Self {
+        let mut e = Self::plain(StatusCode::UNAUTHORIZED, "Invalid session");
+        e.bearer_challenge = true;
+        e
+    }
+
+    pub fn validation(issues: Vec<Issue>) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: json!({ "detail": issues }),
+            retry_after: None,
+            bearer_challenge: false,
+        }
+    }
+
+    pub fn body_bytes(&self) -> Bytes {
+        Bytes::from(self.body.to_string())
+    }
+}
+
+impl From<Code> for ApiError {
+    fn from(code: Code) -> Self {
+        ApiError::code(code)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::InvalidCredentials => {
+                ApiError::plain(StatusCode::UNAUTHORIZED, "Invalid credentials")
+            }
+            DomainError::ExternalIdTaken => {
+                ApiError::plain(StatusCode::CONFLICT, "External ID already registered")
+            }
+            DomainError::InvalidRefreshToken => {
+                ApiError::plain(StatusCode::UNAUTHORIZED, "Invalid refresh token")
+            }
+            DomainError::InvalidSession => ApiError::invalid_session(),
+            DomainError::RateLimited { retry_after, .. } => {
+                ApiError::code(Code::RateLimited).retry_after(retry_after)
+            }
+            DomainError::Unavailable {
+                reason,
+                retry_after,
+            } => {
+                tracing::warn!(reason, "answering 503");
+                ApiError::code(Code::ServiceUnavailable).retry_after(retry_after)
+            }
+            DomainError::Maintenance => ApiError::code(Code::MaintenanceMode),
+            DomainError::NotFound("project") => ApiError::code(Code::ProjectNotFound),
+            DomainError::NotFound(_) => ApiError::code(Code::NotFound),
+            DomainError::AlreadyExists(_) => ApiError::code(Code::AlreadyExists),
+            DomainError::InvalidPublicScopes => ApiError::code(Code::InvalidPublicScopes),
+            DomainError::InvalidField { field, message } => {
+                ApiError::validation(vec![Issue::value_error(field, message)])
+            }
+            DomainError::Internal(detail) => {
+                // The detail goes to the log only: a response never carries internals.
+                tracing::error!(error = %detail, "internal error");
+                ApiError::code(Code::InternalError)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_distinct_name_and_the_seed_messages() {
+        let mut names: Vec<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Code::ALL.len());
+        assert_eq!(Code::InvalidApiKey.message(), "Invalid API key");
+        assert_eq!(
+            Code::ClientScopeDenied.message(),
+            "Operation not allowed for this client"
+        );
+        assert_eq!(Code::RateLimited.message(), "Rate limit exceeded");
+        assert_eq!(Code::ProjectNotFound.message(), "Project not found");
+    }
+
+    #[test]
+    fn rate_limited_carries_retry_after() {
+        let e = ApiError::from(DomainError::RateLimited {
+            limit: "x",
+            retry_after: Duration::from_secs(7),
+        });
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.retry_after, Some(7));
+        assert_eq!(
+            e.body,
+            json!({"detail":{"code":"rate_limited","message":"Rate limit exceeded"}})
+        );
+    }
+}

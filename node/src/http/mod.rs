@@ -1,0 +1,138 @@
+//! The HTTP plumbing shared by every route: the request as handlers see it, JSON answers
+//! with the security headers, caller-IP extraction, CORS, and body validation.
+
+pub mod client_ip;
+pub mod errors;
+pub mod validation;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderValue};
+use http::{Method, StatusCode};
+use serde::Serialize;
+use std::net::IpAddr;
+
+pub use errors::{ApiError, Code};
+
+/// A request once routed and read: handlers never touch warp.
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The caller as far as the trusted-proxy rules allow us to know; None fails closed.
+    pub ip: Option<IpAddr>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `Origin`, with an empty value or `null` treated as absent (SPEC §2).
+    pub fn origin(&self) -> Option<&str> {
+        self.header("origin")
+            .map(str::trim)
+            .filter(|o| !o.is_empty() && !o.eq_ignore_ascii_case("null"))
+    }
+
+    /// The token of `Authorization: Bearer <token>`, if well-formed.
+    pub fn bearer(&self) -> Option<&str> {
+        let v = self.header("authorization")?;
+        let (scheme, token) = v.split_once(' ')?;
+        let token = token.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    }
+
+    pub fn user_agent(&self) -> Option<String> {
+        self.header("user-agent")
+            .map(|ua| ua.chars().take(256).collect())
+    }
+}
+
+/// A successful answer before the common headers are added.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Bytes,
+    pub headers: HeaderMap,
+    /// Tokens or introspection results: never cached by anyone.
+    pub no_store: bool,
+}
+
+impl Answer {
+    pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Answer, ApiError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| ApiError::from(commonrock_actors::DomainError::Internal(e.to_string())))?;
+        Ok(Answer {
+            status,
+            body: Bytes::from(body),
+            headers: HeaderMap::new(),
+            no_store: false,
+        })
+    }
+
+    pub fn no_store(mut self) -> Self {
+        self.no_store = true;
+        self
+    }
+
+    pub fn empty(status: StatusCode) -> Answer {
+        Answer {
+            status,
+            body: Bytes::new(),
+            headers: HeaderMap::new(),
+            no_store: false,
+        }
+    }
+
+    pub fn with_header(mut self, name: http::header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+}
+
+impl From<ApiError> for Answer {
+    fn from(e: ApiError) -> Self {
+        let mut headers = HeaderMap::new();
+        if let Some(secs) = e.retry_after {
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if e.bearer_challenge {
+            headers.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
+        Answer {
+            status: e.status,
+            body: e.body_bytes(),
+            headers,
+            no_store: false,
+        }
+    }
+}
+
+pub type Handled = Result<Answer, ApiError>;
+
+impl Request {
+    /// The body as JSON. A body sent as something other than JSON is 415; an empty or
+    /// malformed one is the 422 validation shape.
+    pub fn json(&self) -> Result<serde_json::Value, ApiError> {
+        if let Some(ct) = self.header("content-type") {
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            let is_json = mime.eq_ignore_ascii_case("application/json")
+                || (mime.len() > 5 && mime[mime.len() - 5..].eq_ignore_ascii_case("+json"));
+            if !is_json && !self.body.is_empty() {
+                return Err(ApiError::code(Code::UnsupportedMediaType));
+            }
+        }
+        validation::parse_json(&self.body)
+    }
+}
+
+/// `2026-02-04T13:00:00Z`: UTC, whole seconds, exactly as the seed writes times.
+pub fn format_time(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}

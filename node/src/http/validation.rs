@@ -1,0 +1,308 @@
+//! Request-body validation with the seed's 422 shape. The seed's shape is pydantic v1's, so
+//! the vocabulary (`field required`, `value_error.missing`, …) is pydantic v1's, verbatim.
+//! Every problem of a body is reported, one entry each; unknown fields are ignored.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::errors::ApiError;
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Issue {
+    pub loc: Vec<Value>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Value>,
+}
+
+impl Issue {
+    fn at(loc: Vec<Value>, msg: impl Into<String>, kind: &str, ctx: Option<Value>) -> Self {
+        Issue {
+            loc,
+            msg: msg.into(),
+            kind: kind.to_string(),
+            ctx,
+        }
+    }
+
+    pub fn missing(loc: Vec<Value>) -> Self {
+        Issue::at(loc, "field required", "value_error.missing", None)
+    }
+
+    /// A semantically invalid value of a body field (an unparseable CIDR, a bad slug, …).
+    pub fn value_error(field: &str, msg: impl Into<String>) -> Self {
+        Issue::at(body_loc(field), msg, "value_error", None)
+    }
+
+    /// A value taken from a header: `loc ["header","x-device-id"]`.
+    pub fn header_too_long(header: &str, max: usize) -> Self {
+        Issue::at(
+            vec![json!("header"), json!(header)],
+            format!("ensure this value has at most {max} characters"),
+            "value_error.any_str.max_length",
+            Some(json!({ "limit_value": max })),
+        )
+    }
+}
+
+pub fn body_loc(field: &str) -> Vec<Value> {
+    vec![json!("body"), json!(field)]
+}
+
+/// Parses a JSON body; an empty body counts as a missing one.
+pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::validation(vec![Issue::missing(vec![json!(
+            "body"
+        )])]));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let pos = char_offset(body, e.line(), e.column());
+        // serde's message without its " at line L column C" tail; the body itself is never
+        // echoed (it may hold a password).
+        let text = e.to_string();
+        let msg = text
+            .split(" at line ")
+            .next()
+            .unwrap_or("invalid JSON")
+            .to_string();
+        ApiError::validation(vec![Issue::at(
+            vec![json!("body"), json!(pos)],
+            msg.clone(),
+            "value_error.jsondecode",
+            Some(json!({"msg": msg, "pos": pos, "lineno": e.line(), "colno": e.column()})),
+        )])
+    })
+}
+
+/// Character offset of a 1-based (line, byte column) position, as Python's `JSONDecodeError.pos`.
+fn char_offset(body: &[u8], line: usize, column: usize) -> usize {
+    let text = String::from_utf8_lossy(body);
+    let mut offset = 0;
+    for (i, l) in text.split('\n').enumerate() {
+        if i + 1 == line {
+            let col = column.saturating_sub(1).min(l.len());
+            let prefix = l.get(..col).unwrap_or(l);
+            return offset + prefix.chars().count();
+        }
+        offset += l.chars().count() + 1;
+    }
+    offset
+}
+
+/// Typed access to the fields of a JSON object body, collecting every problem.
+pub struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    issues: Vec<Issue>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn of(value: &'a Value) -> Result<Self, ApiError> {
+        match value {
+            Value::Object(obj) => Ok(Fields {
+                obj,
+                issues: Vec::new(),
+            }),
+            _ => Err(ApiError::validation(vec![Issue::at(
+                vec![json!("body")],
+                "value is not a valid dict",
+                "type_error.dict",
+                None,
+            )])),
+        }
+    }
+
+    pub fn push(&mut self, issue: Issue) {
+        self.issues.push(issue);
+    }
+
+    fn present(&mut self, name: &str, required: bool) -> Option<&'a Value> {
+        match self.obj.get(name) {
+            None if required => {
+                self.issues.push(Issue::missing(body_loc(name)));
+                None
+            }
+            Some(Value::Null) if required => {
+                self.issues.push(Issue::at(
+                    body_loc(name),
+                    "none is not an allowed value",
+                    "type_error.none.not_allowed",
+                    None,
+                ));
+                None
+            }
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    fn check_str(&mut self, loc: Vec<Value>, v: &Value, min: usize, max: usize) -> Option<String> {
+        let Value::String(s) = v else {
+            self.issues
+                .push(Issue::at(loc, "str type expected", "type_error.str", None));
+            return None;
+        };
+        let n = s.chars().count();
+        if n < min {
+            self.issues.push(Issue::at(
+                loc,
+                format!("ensure this value has at least {min} characters"),
+                "value_error.any_str.min_length",
+                Some(json!({ "limit_value": min })),
+            ));
+            None
+        } else if n > max {
+            self.issues.push(Issue::at(
+                loc,
+                format!("ensure this value has at most {max} characters"),
+                "value_error.any_str.max_length",
+                Some(json!({ "limit_value": max })),
+            ));
+            None
+        } else {
+            Some(s.clone())
+        }
+    }
+
+    /// A required string of `min..=max` characters.
+    pub fn string(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        let v = self.present(name, true)?;
+        self.check_str(body_loc(name), v, min, max)
+    }
+
+    /// An optional string (absent or null → None) of at most `max` characters.
+    pub fn opt_string(&mut self, name: &str, max: usize) -> Option<String> {
+        let v = self.present(name, false)?;
+        self.check_str(body_loc(name), v, 0, max)
+    }
+
+    /// True when the field exists (even as null); for PATCH-style bodies.
+    pub fn has(&self, name: &str) -> bool {
+        self.obj.contains_key(name)
+    }
+
+    pub fn bool(&mut self, name: &str, required: bool) -> Option<bool> {
+        let v = self.present(name, required)?;
+        match v {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.issues.push(Issue::at(
+                    body_loc(name),
+                    "value could not be parsed to a boolean",
+                    "type_error.bool",
+                    None,
+                ));
+                None
+            }
+        }
+    }
+
+    /// A list of strings: at most `max_items`, each at most `max_len` characters.
+    pub fn string_list(
+        &mut self,
+        name: &str,
+        required: bool,
+        max_items: usize,
+        max_len: usize,
+    ) -> Option<Vec<String>> {
+        let v = self.present(name, required)?;
+        let Value::Array(items) = v else {
+            self.issues.push(Issue::at(
+                body_loc(name),
+                "value is not a valid list",
+                "type_error.list",
+                None,
+            ));
+            return None;
+        };
+        if items.len() > max_items {
+            self.issues.push(Issue::at(
+                body_loc(name),
+                format!("ensure this value has at most {max_items} items"),
+                "value_error.list.max_items",
+                Some(json!({ "limit_value": max_items })),
+            ));
+            return None;
+        }
+        let before = self.issues.len();
+        let out: Vec<String> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                self.check_str(vec![json!("body"), json!(name), json!(i)], item, 0, max_len)
+            })
+            .collect();
+        (self.issues.len() == before).then_some(out)
+    }
+
+    /// The raw value of a field for endpoint-specific checks (absent or null → None).
+    pub fn raw(&mut self, name: &str) -> Option<&'a Value> {
+        self.present(name, false)
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.issues))
+        }
+    }
+}
+
+/// A field that `Fields::finish` accepted: always present. The error arm is unreachable
+/// unless a handler skips `finish`, and then it is a bug answered as a 500, not a panic.
+pub fn validated<T>(value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| {
+        ApiError::from(commonrock_actors::DomainError::Internal(
+            "field read before validation finished".into(),
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issues(e: ApiError) -> Value {
+        e.body["detail"].clone()
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let v = json!({"external_id": 5, "password": "short"});
+        let mut f = Fields::of(&v).expect("object");
+        f.string("external_id", 1, 128);
+        f.string("password", 8, 1024);
+        f.string("device_id", 1, 128);
+        let d = issues(f.finish().expect_err("three problems"));
+        assert_eq!(
+            d,
+            json!([
+                {"loc":["body","external_id"],"msg":"str type expected","type":"type_error.str"},
+                {"loc":["body","password"],"msg":"ensure this value has at least 8 characters",
+                 "type":"value_error.any_str.min_length","ctx":{"limit_value":8}},
+                {"loc":["body","device_id"],"msg":"field required","type":"value_error.missing"}
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_json_reports_the_character_offset() {
+        let e = parse_json("{\"a\": \"é\", }".as_bytes()).expect_err("trailing comma");
+        let d = issues(e);
+        assert_eq!(d[0]["type"], "value_error.jsondecode");
+        assert_eq!(d[0]["loc"], json!(["body", 11]));
+        let e = parse_json(b"").expect_err("empty");
+        assert_eq!(issues(e)[0]["loc"], json!(["body"]));
+    }
+
+    #[test]
+    fn lengths_count_characters_not_bytes() {
+        let v = json!({"x": "é".repeat(128)});
+        let mut f = Fields::of(&v).expect("object");
+        assert!(f.string("x", 1, 128).is_some());
+        assert!(f.finish().is_ok());
+    }
+}

@@ -1,0 +1,277 @@
+//! Starting and stopping a node. `main` parses configuration and calls `run`; tests call the
+//! binary, which reports the address it bound (port 0 works).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use commonrock_actors::crypto::secrets::sha256;
+use commonrock_actors::crypto::tokens::ServerSecrets;
+use commonrock_actors::metrics::EngineMetrics;
+use commonrock_actors::store::embedded::EmbeddedStore;
+use commonrock_actors::store::Store;
+use commonrock_actors::{Engine, EngineConfig};
+use commonrock_cluster::{Membership, NodeId, Ring};
+use tokio::net::TcpListener;
+use warp::Filter;
+
+use crate::api::{self, AppState, Surface};
+use crate::config::{Config, StoreKind};
+use crate::metrics::HttpMetrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Secret(String),
+    #[error("cannot open store: {0}")]
+    Store(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// Where `--dev` keeps its generated secret: beside the data directory, never inside it, so
+/// a copy of the store cannot mint tokens.
+fn dev_secret_path(data_dir: &Path) -> PathBuf {
+    let mut name = data_dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "data".into());
+    name.push(".dev-secret");
+    data_dir.with_file_name(name)
+}
+
+fn load_secrets(config: &Config) -> Result<ServerSecrets, StartError> {
+    let path = match &config.secret_file {
+        Some(p) => p.clone(),
+        None => {
+            let p = dev_secret_path(&config.data_dir);
+            if !p.exists() {
+                write_private(&p, &ServerSecrets::generate_file_text()).map_err(|e| {
+                    StartError::Secret(format!("cannot write {}: {e}", p.display()))
+                })?;
+                tracing::info!(path = %p.display(), "generated a dev server secret");
+            }
+            p
+        }
+    };
+    ServerSecrets::load(&path).map_err(|e| StartError::Secret(e.to_string()))
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    match config.store {
+        StoreKind::Embedded => {
+            let dir = config.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir))
+                .await
+                .map_err(|e| StartError::Store(e.to_string()))?
+                .map_err(|e| StartError::Store(e.to_string()))?;
+            let store = Arc::new(store);
+            store.spawn_sweeper(Duration::from_secs(60));
+            Ok(store)
+        }
+        StoreKind::Scylla => Err(StartError::Store(
+            "the scylla store is not available in this build yet; use --store embedded".into(),
+        )),
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|e| StartError::Bind {
+        addr,
+        reason: e.to_string(),
+    })
+}
+
+fn serve(
+    state: Arc<AppState>,
+    surface: Surface,
+    listener: TcpListener,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let filter = warp::method()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .and(warp::body::stream())
+        .then(
+            move |method, path: warp::path::FullPath, headers, remote: Option<SocketAddr>, body| {
+                let state = state.clone();
+                async move {
+                    api::handle(
+                        state,
+                        surface,
+                        method,
+                        path.as_str().to_string(),
+                        headers,
+                        remote.map(|a| a.ip()),
+                        body,
+                    )
+                    .await
+                }
+            },
+        )
+        .map(|r: http::Response<Bytes>| r);
+    let mut stop = stop;
+    let signal = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    tokio::spawn(
+        warp::serve(filter)
+            .incoming(listener)
+            .graceful(signal)
+            .run(),
+    )
+}
+
+/// Runs a node until `shutdown` resolves, then stops in order: not ready → drain HTTP
+/// (bounded) → stop actors → close the store.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let secrets = load_secrets(&config)?;
+    let store = open_store(&config).await?;
+    let registry = prometheus::Registry::new();
+    let engine_metrics =
+        EngineMetrics::new(&registry).map_err(|e| StartError::Engine(e.to_string()))?;
+    let http_metrics =
+        HttpMetrics::new(&registry).map_err(|e| StartError::Engine(e.to_string()))?;
+    let listener = bind(config.listen).await?;
+    let addr = listener.local_addr().map_err(|e| StartError::Bind {
+        addr: config.listen,
+        reason: e.to_string(),
+    })?;
+    let node_id = config.node_id.clone().unwrap_or_else(|| addr.to_string());
+    let membership = Arc::new(Membership::new(
+        NodeId::new(node_id.clone()),
+        Ring::single(NodeId::new(node_id.clone())),
+    ));
+    let engine = Engine::start(
+        EngineConfig {
+            shards: config.shards,
+            session_cache: config.session_cache,
+            argon2_threads: config.argon2_threads,
+            argon2_queue: config.argon2_queue,
+            store_timeout: config.store_timeout,
+            call_timeout: config.store_timeout + Duration::from_millis(500),
+        },
+        store,
+        secrets,
+        membership,
+        engine_metrics,
+    )
+    .await
+    .map_err(|e| StartError::Engine(e.to_string()))?;
+    let admin_listener = match config.admin_listen {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    let state = Arc::new(AppState {
+        engine: engine.clone(),
+        metrics: http_metrics,
+        registry,
+        trusted_proxies: config.trusted_proxies.clone(),
+        bootstrap_admin_hash: config.admin_token.as_ref().map(|t| sha256(t.as_bytes())),
+        admin_cidrs: config.admin_cidrs.clone(),
+        fault_injection: config.fault_injection,
+        ready: false.into(),
+        openapi_json: Bytes::from(crate::openapi::document()),
+    });
+    if config.dev {
+        let creds = crate::dev::bootstrap(&engine, config.admin_token.is_none())
+            .await
+            .map_err(|e| StartError::Engine(e.to_string()))?;
+        print!("{}", crate::dev::banner(&format!("http://{addr}"), &creds));
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (main_surface, admin_addr) = match &admin_listener {
+        Some(l) => (Surface::Main, l.local_addr().ok()),
+        None => (Surface::All, None),
+    };
+    let mut servers = vec![serve(
+        state.clone(),
+        main_surface,
+        listener,
+        stop_rx.clone(),
+    )];
+    if let Some(l) = admin_listener {
+        servers.push(serve(state.clone(), Surface::Admin, l, stop_rx.clone()));
+    }
+    let ticker = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                engine.tick();
+            }
+        })
+    };
+    state.ready.store(true, Ordering::Release);
+    // The harness and operators read this line to learn the bound address (port 0 works).
+    println!("commonrock listening on http://{addr}");
+    if let Some(a) = admin_addr {
+        println!("commonrock admin listening on http://{a}");
+    }
+    tracing::info!(%addr, node_id, store = engine.store_kind(), sql_max_rows = config.sql_max_rows, "node ready");
+
+    shutdown.await;
+    tracing::info!("shutting down: not ready, draining requests");
+    state.ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    for s in servers {
+        if tokio::time::timeout(Duration::from_secs(10), s)
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain timed out; closing remaining connections");
+        }
+    }
+    ticker.abort();
+    engine.stop();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
