@@ -86,6 +86,19 @@ pub async fn authenticate_key(
     Ok(entry)
 }
 
+#[derive(ToSchema)]
+pub struct IntrospectBody {
+    pub token: Option<String>,
+    /// Accepted for forward compatibility; unused.
+    pub required_scopes: Option<Vec<String>>,
+}
+
+#[derive(ToSchema)]
+pub struct BatchBody {
+    #[schema(max_items = 1000)]
+    pub tokens: Vec<String>,
+}
+
 /// The single answer: every field when active, `{"active":false}` and nothing else otherwise.
 #[derive(Serialize, ToSchema)]
 pub struct IntrospectionResult {
@@ -142,7 +155,7 @@ pub async fn handle(
 
 /// `POST /{slug}/v1/sessions/introspect`
 #[utoipa::path(post, path = "/{slug}/v1/sessions/introspect", tag = "introspection",
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path)), request_body = IntrospectBody, security(("secret_key" = [])),
     responses((status = 200, body = IntrospectionResult), (status = 401, description = "Invalid API key")))]
 pub async fn introspect(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     let body = req.json()?;
@@ -159,7 +172,7 @@ pub async fn introspect(state: &AppState, req: &Request, project: &ProjectView) 
 
 /// `POST /{slug}/v1/sessions/introspect/batch`: up to 1000 tokens, answers in request order.
 #[utoipa::path(post, path = "/{slug}/v1/sessions/introspect/batch", tag = "introspection",
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path)), request_body = BatchBody, security(("secret_key" = [])),
     responses((status = 200, body = BatchResult), (status = 422, description = "More than 1000 tokens")))]
 pub async fn introspect_batch(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     let body = req.json()?;

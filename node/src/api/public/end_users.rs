@@ -38,6 +38,33 @@ pub struct TokenResponse {
     pub user: EndUserRef,
 }
 
+/// Body of signup and login (documents what `credentials` validates).
+#[derive(ToSchema)]
+pub struct CredentialsBody {
+    #[schema(min_length = 1, max_length = 128, example = "user-1")]
+    pub external_id: String,
+    /// At least 8 characters at signup; any length at login.
+    #[schema(min_length = 8, max_length = 1024, example = "password123")]
+    pub password: String,
+    /// Else the `X-Device-Id` header; one of them is required.
+    #[schema(max_length = 128, example = "iphone-15")]
+    pub device_id: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+    #[schema(max_length = 128)]
+    pub device_id: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct PasswordBody {
+    pub current_password: String,
+    #[schema(min_length = 8, max_length = 1024)]
+    pub new_password: String,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct StatusOk {
     #[schema(example = "ok")]
@@ -117,7 +144,7 @@ fn credentials(req: &Request, password_min: usize) -> Result<Credentials, ApiErr
 
 /// `POST /{slug}/v1/public/end-users/signup`
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/signup", tag = "end-users",
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path)), request_body = CredentialsBody, security(("public_client" = [])),
     responses((status = 201, body = TokenResponse), (status = 409, description = "External ID already registered")))]
 pub async fn signup(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:signup").await?;
@@ -136,7 +163,7 @@ pub async fn signup(state: &AppState, req: &Request, project: &ProjectView) -> H
 
 /// `POST /{slug}/v1/public/end-users/login`
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/login", tag = "end-users",
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path)), request_body = CredentialsBody, security(("public_client" = [])),
     responses((status = 200, body = TokenResponse), (status = 401, description = "Invalid credentials")))]
 pub async fn login(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:login").await?;
@@ -156,7 +183,7 @@ pub async fn login(state: &AppState, req: &Request, project: &ProjectView) -> Ha
 
 /// `POST /{slug}/v1/public/end-users/refresh`
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/refresh", tag = "end-users",
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path)), request_body = RefreshBody, security(("public_client" = [])),
     responses((status = 200, body = TokenResponse), (status = 401, description = "Invalid refresh token")))]
 pub async fn refresh(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:refresh").await?;
@@ -179,7 +206,7 @@ pub async fn refresh(state: &AppState, req: &Request, project: &ProjectView) -> 
 
 /// `POST /{slug}/v1/public/end-users/logout`
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/logout", tag = "end-users",
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path)), security(("public_client" = [], "bearer" = [])),
     responses((status = 200, body = StatusOk), (status = 401, description = "Invalid session")))]
 pub async fn logout(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:logout").await?;
@@ -190,7 +217,7 @@ pub async fn logout(state: &AppState, req: &Request, project: &ProjectView) -> H
 
 /// `GET /{slug}/v1/public/end-users/me`
 #[utoipa::path(get, path = "/{slug}/v1/public/end-users/me", tag = "end-users",
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path)), security(("public_client" = [], "bearer" = [])),
     responses((status = 200, body = EndUserRef), (status = 401, description = "Invalid session")))]
 pub async fn me(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:me").await?;
@@ -206,7 +233,7 @@ pub async fn me(state: &AppState, req: &Request, project: &ProjectView) -> Handl
 
 /// `POST /{slug}/v1/public/end-users/password`: change the password, revoke other sessions.
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/password", tag = "end-users",
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path)), request_body = PasswordBody, security(("public_client" = [], "bearer" = [])),
     responses((status = 200, body = StatusOk), (status = 401, description = "Invalid session or credentials")))]
 pub async fn password(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:me").await?;

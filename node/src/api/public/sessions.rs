@@ -59,6 +59,24 @@ pub struct Revoked {
     pub revoked: usize,
 }
 
+/// `GET /{slug}/v1/public/end-users/sessions`
+#[utoipa::path(get, path = "/{slug}/v1/public/end-users/sessions", tag = "end-users",
+    params(("slug" = String, Path)), security(("public_client" = [], "bearer" = [])),
+    responses((status = 200, body = SessionList), (status = 401, description = "Invalid session")))]
+pub fn list_doc() {}
+
+/// `DELETE /{slug}/v1/public/end-users/sessions/{session_id}`
+#[utoipa::path(delete, path = "/{slug}/v1/public/end-users/sessions/{session_id}", tag = "end-users",
+    params(("slug" = String, Path), ("session_id" = uuid::Uuid, Path)), security(("public_client" = [], "bearer" = [])),
+    responses((status = 200, body = Revoked), (status = 404, description = "No such session of this user")))]
+pub fn revoke_doc() {}
+
+/// `POST /{slug}/v1/public/end-users/sessions/revoke-others`
+#[utoipa::path(post, path = "/{slug}/v1/public/end-users/sessions/revoke-others", tag = "end-users",
+    params(("slug" = String, Path)), security(("public_client" = [], "bearer" = [])),
+    responses((status = 200, body = Revoked)))]
+pub fn revoke_others_doc() {}
+
 pub async fn handle(
     state: &Arc<AppState>,
     req: &Request,
