@@ -351,6 +351,35 @@ mod tests {
     }
 
     #[test]
+    fn a_toml_file_fills_what_flags_leave_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("commonrock.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\nkeyspace = \"from_file\"\nshards = 3\n",
+        )
+        .expect("write");
+        let c = Config::from_args(ServeArgs {
+            dev: true,
+            config: Some(path.clone()),
+            keyspace: Some("from_flag".into()),
+            ..Default::default()
+        })
+        .expect("valid");
+        assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 9999)));
+        assert_eq!(c.keyspace, "from_flag", "flags win over the file");
+        assert_eq!(c.shards, 3);
+        std::fs::write(&path, "lisen = \"x\"\n").expect("write");
+        let e = Config::from_args(ServeArgs {
+            dev: true,
+            config: Some(path),
+            ..Default::default()
+        })
+        .expect_err("unknown key");
+        assert!(e.to_string().contains("lisen"), "{e}");
+    }
+
+    #[test]
     fn bad_cidrs_are_named() {
         let e = Config::from_args(ServeArgs {
             dev: true,

@@ -219,6 +219,7 @@ where
         ),
         Target::OpenApi => (ops::openapi(state), None),
         Target::Docs(tail) => (ops::docs(&tail), None),
+        Target::DocsRedirect => (ops::docs_redirect(), None),
         Target::Admin(target) => (unwrap(admin::dispatch(state, &req, target).await), None),
         tenant => tenant_route(state, &req, tenant).await,
     }

@@ -60,6 +60,11 @@ pub fn openapi(state: &AppState) -> Answer {
     }
 }
 
+pub fn docs_redirect() -> Answer {
+    Answer::empty(StatusCode::MOVED_PERMANENTLY)
+        .with_header(http::header::LOCATION, HeaderValue::from_static("/docs/"))
+}
+
 /// Swagger UI, embedded in the binary from a registry crate (no CDN, no download).
 pub fn docs(tail: &str) -> Answer {
     let config = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));

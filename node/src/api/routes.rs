@@ -13,6 +13,7 @@ pub enum Target {
     Metrics,
     OpenApi,
     Docs(String),
+    DocsRedirect,
     /// `OPTIONS /{slug}/v1/public/*`.
     Preflight {
         slug: String,
@@ -107,7 +108,8 @@ pub fn resolve(method: &Method, path: &str) -> Result<Resolved, ApiError> {
         ["readyz"] => ("/readyz", get, Target::Readyz),
         ["metrics"] => ("/metrics", get, Target::Metrics),
         ["openapi.json"] => ("/openapi.json", get, Target::OpenApi),
-        ["docs"] => ("/docs", get, Target::Docs(String::new())),
+        // Without the trailing slash the page's relative asset paths would miss `/docs/`.
+        ["docs"] => ("/docs", get, Target::DocsRedirect),
         ["docs", rest @ ..] => ("/docs/*", get, Target::Docs(rest.join("/"))),
         ["admin", "v1", rest @ ..] => return resolve_admin(method, rest),
         [slug, "v1", "public", rest @ ..] if *method == Method::OPTIONS && !rest.is_empty() => {

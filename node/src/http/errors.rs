@@ -183,7 +183,8 @@ pub struct ApiError {
 impl ApiError {
     pub fn code(code: Code) -> Self {
         let retry_after = match code {
-            Code::RateLimited | Code::ServiceUnavailable | Code::MaintenanceMode => Some(1),
+            Code::RateLimited | Code::ServiceUnavailable => Some(1),
+            Code::MaintenanceMode => Some(30),
             _ => None,
         };
         ApiError {
