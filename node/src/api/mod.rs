@@ -18,6 +18,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use commonrock_actors::tenant::ProjectView;
 use commonrock_actors::Engine;
 use futures_util::{Stream, StreamExt};
+use tracing::Instrument;
 use http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Response, StatusCode};
 use ipnet::IpNet;
@@ -149,8 +150,12 @@ where
         Err(e) => ("unmatched", Answer::from(e), None),
         Ok(resolved) => {
             let template = resolved.template;
-            let (answer, cors) =
-                route(&state, resolved, method.clone(), path, headers, ip, body).await;
+            // Every event logged while handling carries the request id and route template
+            // (never the path: it can hold ids a log has no business keeping).
+            let span = tracing::info_span!("request", request_id = %rid, route = template);
+            let (answer, cors) = route(&state, resolved, method.clone(), path, headers, ip, body)
+                .instrument(span)
+                .await;
             (template, answer, cors)
         }
     };
