@@ -1,5 +1,5 @@
 //! The engine's one error type. The node maps each variant to the seed's exact body and
-//! status in one place (`node/src/api/errors.rs`).
+//! status in one place (`node/src/http/errors.rs`).
 
 use std::time::Duration;
 

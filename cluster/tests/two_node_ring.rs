@@ -18,8 +18,8 @@ use commonrock_cluster::{Membership, NodeId, Ring, Route};
 async fn keys_of_the_other_node_take_the_not_owner_path() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store opens"));
-    let secrets =
-        ServerSecrets::parse(&ServerSecrets::generate_file_text()).expect("generated secret parses");
+    let secrets = ServerSecrets::parse(&ServerSecrets::generate_file_text())
+        .expect("generated secret parses");
     let ring = Ring::new([NodeId::new("node-a"), NodeId::new("node-b")], 256).expect("ring");
     let membership = Arc::new(Membership::new(NodeId::new("node-a"), ring));
     let engine = Engine::start(

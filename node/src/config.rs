@@ -117,8 +117,20 @@ pub struct ServeArgs {
     pub store_timeout_ms: Option<u64>,
     #[arg(long, env = "COMMONROCK_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// How long /readyz is red before the listeners close on SIGTERM (load balancers need a
+    /// health-check interval or two to stop routing here).
+    #[arg(long, env = "COMMONROCK_SHUTDOWN_DELAY_MS")]
+    pub shutdown_delay_ms: Option<u64>,
     /// Enables fault-injection admin routes. For tests only; never in production.
-    #[arg(long, env = "COMMONROCK_FAULT_INJECTION", hide = true)]
+    // Boolish: the variable is set as `=1` (or yes/on/true); clap's default bool parser
+    // accepts only true/false and refused to start the node on `=1`.
+    #[arg(
+        long,
+        env = "COMMONROCK_FAULT_INJECTION",
+        hide = true,
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub fault_injection: bool,
 }
 
@@ -142,6 +154,7 @@ struct FileConfig {
     argon2_queue: Option<usize>,
     store_timeout_ms: Option<u64>,
     log_format: Option<LogFormat>,
+    shutdown_delay_ms: Option<u64>,
     sql_max_rows: Option<u32>,
 }
 
@@ -165,6 +178,7 @@ pub struct Config {
     pub argon2_queue: usize,
     pub store_timeout: Duration,
     pub log_format: LogFormat,
+    pub shutdown_delay: Duration,
     pub fault_injection: bool,
     /// `COMMONROCK_ADMIN_TOKEN`: the bootstrap admin token (kept only to hash it at start).
     pub admin_token: Option<String>,
@@ -285,6 +299,11 @@ impl Config {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            shutdown_delay: Duration::from_millis(
+                args.shutdown_delay_ms
+                    .or(file.shutdown_delay_ms)
+                    .unwrap_or(1000),
+            ),
             fault_injection: args.fault_injection,
             admin_token,
             sql_max_rows,
@@ -299,6 +318,9 @@ impl Config {
                 "--secret-file",
                 "required unless --dev (create one with `commonrock secret generate --out <path>`)",
             ));
+        }
+        if self.shutdown_delay > Duration::from_secs(300) {
+            return Err(invalid("--shutdown-delay-ms", "must be at most 300000"));
         }
         if !(1..=1024).contains(&self.shards) {
             return Err(invalid("--shards", "must be between 1 and 1024"));

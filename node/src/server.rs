@@ -147,8 +147,9 @@ fn serve(
     )
 }
 
-/// Runs a node until `shutdown` resolves, then stops in order: not ready → drain HTTP
-/// (bounded) → stop actors → close the store.
+/// Runs a node until `shutdown` resolves, then stops in order: not ready (for
+/// `--shutdown-delay-ms`) → drain HTTP (bounded) → stop actors; the store closes when the
+/// last reference drops, after its writer committed what it had.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     let secrets = load_secrets(&config)?;
     let store = open_store(&config).await?;
@@ -237,15 +238,23 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tracing::info!(%addr, node_id, store = engine.store_kind(), sql_max_rows = config.sql_max_rows, "node ready");
 
     shutdown.await;
-    tracing::info!("shutting down: not ready, draining requests");
+    // Not ready first, while still serving, so the load balancer stops sending new requests
+    // before the listeners close; then drain in-flight requests (bounded); then the actors.
+    tracing::info!(
+        delay_ms = config.shutdown_delay.as_millis() as u64,
+        "shutting down: not ready"
+    );
     state.ready.store(false, Ordering::Release);
+    tokio::time::sleep(config.shutdown_delay).await;
+    tracing::info!("draining requests");
     let _ = stop_tx.send(true);
-    for s in servers {
-        if tokio::time::timeout(Duration::from_secs(10), s)
+    for mut s in servers {
+        if tokio::time::timeout(Duration::from_secs(10), &mut s)
             .await
             .is_err()
         {
             tracing::warn!("drain timed out; closing remaining connections");
+            s.abort();
         }
     }
     ticker.abort();

@@ -264,13 +264,16 @@ pub fn account_key(project_id: uuid::Uuid, external_id: &str) -> Vec<u8> {
     k
 }
 
-pub fn ip_key(project_id: uuid::Uuid, ip: IpAddr) -> Vec<u8> {
+/// Per-IP bucket key. Callers whose IP is unknown (an unparseable `X-Forwarded-For` from a
+/// trusted proxy) share one bucket: unknown must not mean unlimited.
+pub fn ip_key(project_id: uuid::Uuid, ip: Option<IpAddr>) -> Vec<u8> {
     let mut k = Vec::with_capacity(36);
     k.extend_from_slice(b"i:");
     k.extend_from_slice(project_id.as_bytes());
     match ip {
-        IpAddr::V4(v4) => k.extend_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => k.extend_from_slice(&v6.octets()),
+        Some(IpAddr::V4(v4)) => k.extend_from_slice(&v4.octets()),
+        Some(IpAddr::V6(v6)) => k.extend_from_slice(&v6.octets()),
+        None => k.extend_from_slice(b"unknown"),
     }
     k
 }

@@ -59,7 +59,10 @@ impl Engine {
         let s = &project.project.settings;
         let absolute = now + i64::from(s.session_max_ttl_s);
         let session = Session {
-            id: Uuid::new_v4(),
+            // Time-ordered: the store lists a user's sessions by (created_at, id), and
+            // created_at has whole seconds, so a random id would make "oldest first" (the
+            // session cap) arbitrary among sessions created within the same second.
+            id: Uuid::now_v7(),
             project_id: project.project.id,
             end_user_id: user.id,
             external_id: user.external_id.clone(),
@@ -85,29 +88,31 @@ impl Engine {
                 reply,
             })
             .await?;
-        self.enforce_session_cap(project, user.id, now).await?;
+        self.enforce_session_cap(project, user.id, session_id, now)
+            .await?;
         self.issue(created)
     }
 
-    /// Revokes the oldest live sessions beyond the project's per-user cap.
+    /// Revokes the oldest live sessions beyond the project's per-user cap; never `new`, the
+    /// session being handed out right now.
     async fn enforce_session_cap(
         &self,
         project: &ProjectView,
         end_user_id: Uuid,
+        new: Uuid,
         now: i64,
     ) -> Result<(), DomainError> {
         let max = project.project.settings.max_sessions_per_user.max(1) as usize;
-        let live: Vec<Session> = self
+        let older: Vec<Session> = self
             .store
             .list_user_sessions(project.project.id, end_user_id)
             .await?
             .into_iter()
-            .filter(|s| s.is_live(now))
+            .filter(|s| s.is_live(now) && s.id != new)
             .collect();
-        if live.len() > max {
-            for old in &live[..live.len() - max] {
-                self.revoke(old.id, now).await?;
-            }
+        let excess = (older.len() + 1).saturating_sub(max);
+        for old in &older[..excess.min(older.len())] {
+            self.revoke(old.id, now).await?;
         }
         Ok(())
     }
@@ -157,23 +162,24 @@ impl Engine {
         let limits = &project.project.settings.rate_limits;
         let account = account_key(pid, &creds.external_id);
         // Attempts are counted before Argon2, so a parallel burst cannot slip through.
-        let mut checks = vec![LimitCheck {
-            name: "login_per_account",
-            key: [b"la:".as_slice(), &account].concat(),
-            limit: limits.login_per_account,
-        }];
-        if let Some(ip) = caller.ip {
-            let mut key = [b"lai:".as_slice(), &account].concat();
-            key.extend_from_slice(ip.to_string().as_bytes());
-            checks.insert(
-                0,
-                LimitCheck {
-                    name: "login_per_account_ip",
-                    key,
-                    limit: limits.login_per_account_ip,
-                },
-            );
+        let mut per_ip_key = [b"lai:".as_slice(), &account, b"\0"].concat();
+        match caller.ip {
+            Some(ip) => per_ip_key.extend_from_slice(ip.to_string().as_bytes()),
+            // Unknown callers share one bucket: unknown must not mean unlimited.
+            None => per_ip_key.extend_from_slice(b"unknown"),
         }
+        let checks = vec![
+            LimitCheck {
+                name: "login_per_account_ip",
+                key: per_ip_key,
+                limit: limits.login_per_account_ip,
+            },
+            LimitCheck {
+                name: "login_per_account",
+                key: [b"la:".as_slice(), &account].concat(),
+                limit: limits.login_per_account,
+            },
+        ];
         if let Err(e) = self.check_limits(&account, checks).await {
             if matches!(e, DomainError::RateLimited { .. }) {
                 self.security_event("login_locked_out");

@@ -1,7 +1,8 @@
 //! The persistence port. Shaped for what the actors need and for what CQL can promise:
 //! single-partition reads and writes, compare-and-set on one row, TTLs, no multi-key
-//! transactions and no scans on request paths (the `list_*` calls serve admin pages and the
-//! tenant directory's start-up load only).
+//! transactions and no scans on request paths. Tenant `list_*` calls serve admin pages and
+//! the tenant directory's loads; `list_user_sessions` reads one user's bounded partition
+//! (the session cap at login, session lists, revoke-all).
 
 pub mod conformance;
 pub mod embedded;

@@ -18,10 +18,10 @@ use bytes::{Buf, Bytes, BytesMut};
 use commonrock_actors::tenant::ProjectView;
 use commonrock_actors::Engine;
 use futures_util::{Stream, StreamExt};
-use tracing::Instrument;
 use http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Response, StatusCode};
 use ipnet::IpNet;
+use tracing::Instrument;
 
 use crate::http::client_ip::caller_ip;
 use crate::http::{Answer, ApiError, Code, Handled, Request};

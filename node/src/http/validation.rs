@@ -59,7 +59,12 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
         )])]));
     }
     serde_json::from_slice(body).map_err(|e| {
-        let pos = char_offset(body, e.line(), e.column());
+        // Python reports a truncated document at its end; serde at its last character.
+        let pos = if e.is_eof() {
+            String::from_utf8_lossy(body).chars().count()
+        } else {
+            char_offset(body, e.line(), e.column())
+        };
         // serde's message without its " at line L column C" tail; the body itself is never
         // echoed (it may hold a password).
         let text = e.to_string();
@@ -294,6 +299,9 @@ mod tests {
         let d = issues(e);
         assert_eq!(d[0]["type"], "value_error.jsondecode");
         assert_eq!(d[0]["loc"], json!(["body", 11]));
+        // At the end of a truncated document Python reports its length, as we do.
+        let e = parse_json(br#"{"external_id":"user-1","#).expect_err("truncated");
+        assert_eq!(issues(e)[0]["loc"], json!(["body", 24]));
         let e = parse_json(b"").expect_err("empty");
         assert_eq!(issues(e)[0]["loc"], json!(["body"]));
     }

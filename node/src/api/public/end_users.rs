@@ -118,8 +118,7 @@ async fn ip_limit(
     name: &'static str,
     limit: commonrock_actors::model::Limit,
 ) -> Result<(), ApiError> {
-    let Some(ip) = req.ip else { return Ok(()) };
-    let route = ip_key(project.project.id, ip);
+    let route = ip_key(project.project.id, req.ip);
     let key = [name.as_bytes(), &route].concat();
     state
         .engine
