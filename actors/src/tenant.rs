@@ -73,7 +73,7 @@ impl ProjectView {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct TenantSnapshot {
     pub maintenance: bool,
     pub orgs: HashMap<String, Org>,
@@ -165,6 +165,8 @@ pub enum TenantMessage {
     Reload {
         reply: RpcReplyPort<Result<(), DomainError>>,
     },
+    /// Reloads if another node changed tenant configuration (its epoch moved).
+    Poll,
 }
 
 pub struct TenantDirectory;
@@ -177,6 +179,16 @@ pub struct TenantArgs {
 pub struct TenantState {
     store: Arc<dyn Store>,
     snapshot: Arc<ArcSwap<TenantSnapshot>>,
+    /// The configuration epoch the snapshot reflects.
+    epoch: Option<Uuid>,
+}
+
+/// What part of the snapshot a change invalidates.
+enum Refresh {
+    Orgs,
+    Project(Project),
+    Maintenance(bool),
+    AdminTokens,
 }
 
 /// Loads all tenant configuration: a scan, but only at start-up and reload, never per request.
@@ -275,14 +287,87 @@ impl TenantState {
     }
 
     async fn reload(&mut self) -> Result<(), DomainError> {
+        // Read the epoch first: a change landing during the load moves it again, and the next
+        // poll reloads.
+        let epoch = self.store.get_config_epoch().await?;
         let prev = self.current();
         let next = load_snapshot(self.store.as_ref(), &prev).await?;
+        self.snapshot.store(Arc::new(next));
+        self.epoch = epoch;
+        Ok(())
+    }
+
+    async fn poll(&mut self) -> Result<(), DomainError> {
+        if self.store.get_config_epoch().await? != self.epoch {
+            tracing::debug!("tenant configuration changed elsewhere: reloading");
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes a snapshot with just the changed part re-read from the store.
+    async fn refresh(&mut self, what: Refresh) -> Result<(), DomainError> {
+        let mut next = (*self.current()).clone();
+        match what {
+            Refresh::Orgs => {
+                next.orgs = self
+                    .store
+                    .list_orgs()
+                    .await?
+                    .into_iter()
+                    .map(|o| (o.slug.clone(), o))
+                    .collect();
+            }
+            Refresh::Maintenance(on) => next.maintenance = on,
+            Refresh::AdminTokens => {
+                let mut tokens = self.store.list_admin_tokens().await?;
+                tokens.sort_by_key(|t| t.created_at);
+                next.admin_tokens = tokens
+                    .iter()
+                    .filter(|t| t.revoked_at.is_none())
+                    .map(|t| (t.token_hash, t.clone()))
+                    .collect();
+                next.admin_token_list = tokens;
+            }
+            Refresh::Project(project) => {
+                let clients = self.store.list_clients(project.id).await?;
+                let keys = self.store.list_secret_keys(project.id).await?;
+                let org_slugs: HashMap<Uuid, String> =
+                    next.orgs.values().map(|o| (o.id, o.slug.clone())).collect();
+                let old = next.projects.get(&project.slug).cloned();
+                let view = build_view(project, &org_slugs, clients, keys, old.as_deref());
+                next.secret_keys
+                    .retain(|_, k| k.record.project_id != view.project.id);
+                for k in &view.keys {
+                    if k.record.revoked_at.is_none() {
+                        next.secret_keys.insert(k.record.key_hash, k.clone());
+                    }
+                }
+                next.projects
+                    .insert(view.project.slug.clone(), Arc::new(view));
+            }
+        }
         self.snapshot.store(Arc::new(next));
         Ok(())
     }
 
     async fn apply(&mut self, change: Change, now: UnixSecs) -> Result<Applied, DomainError> {
-        let applied = match change {
+        let (applied, refresh) = self.write(change, now).await?;
+        // Other nodes sharing the store notice the new epoch on their next poll.
+        let epoch = Uuid::new_v4();
+        self.store.set_config_epoch(epoch).await?;
+        self.refresh(refresh).await?;
+        self.epoch = Some(epoch);
+        Ok(applied)
+    }
+
+    /// Writes one change to the store; answers what it produced and what to re-read.
+    async fn write(
+        &mut self,
+        change: Change,
+        now: UnixSecs,
+    ) -> Result<(Applied, Refresh), DomainError> {
+        Ok(match change {
             Change::CreateOrg { slug, name } => {
                 let org = Org {
                     id: Uuid::now_v7(),
@@ -291,7 +376,7 @@ impl TenantState {
                     created_at: now,
                 };
                 match self.store.insert_org(&org).await? {
-                    Inserted::Created => Applied::Org(org),
+                    Inserted::Created => (Applied::Org(org), Refresh::Orgs),
                     Inserted::AlreadyExists => return Err(DomainError::AlreadyExists("org")),
                 }
             }
@@ -317,7 +402,9 @@ impl TenantState {
                     created_at: now,
                 };
                 match self.store.insert_project(&project).await? {
-                    Inserted::Created => Applied::Project(project),
+                    Inserted::Created => {
+                        (Applied::Project(project.clone()), Refresh::Project(project))
+                    }
                     Inserted::AlreadyExists => return Err(DomainError::AlreadyExists("project")),
                 }
             }
@@ -325,19 +412,19 @@ impl TenantState {
                 let mut project = self.project(&slug)?.project.clone();
                 project.settings = settings;
                 self.store.update_project(&project).await?;
-                Applied::Project(project)
+                (Applied::Project(project.clone()), Refresh::Project(project))
             }
             Change::SetProjectMaintenance { slug, enabled } => {
                 let mut project = self.project(&slug)?.project.clone();
                 project.maintenance = enabled;
                 self.store.update_project(&project).await?;
-                Applied::Project(project)
+                (Applied::Project(project.clone()), Refresh::Project(project))
             }
             Change::SetGlobalMaintenance { enabled } => {
                 self.store
                     .set_flag(GLOBAL_MAINTENANCE_FLAG, enabled)
                     .await?;
-                Applied::Done
+                (Applied::Done, Refresh::Maintenance(enabled))
             }
             Change::CreateClient {
                 slug,
@@ -359,7 +446,10 @@ impl TenantState {
                     revoked_at: None,
                 };
                 self.store.put_client(&client).await?;
-                Applied::Client { client, key }
+                (
+                    Applied::Client { client, key },
+                    Refresh::Project(project.project.clone()),
+                )
             }
             Change::RevokeClient { slug, client_id } => {
                 let project = self.project(&slug)?;
@@ -372,7 +462,7 @@ impl TenantState {
                     client.revoked_at = Some(now);
                     self.store.put_client(&client).await?;
                 }
-                Applied::Done
+                (Applied::Done, Refresh::Project(project.project.clone()))
             }
             Change::CreateSecretKey {
                 slug,
@@ -396,7 +486,10 @@ impl TenantState {
                     revoked_at: None,
                 };
                 self.store.put_secret_key(&key).await?;
-                Applied::SecretKey { key, secret }
+                (
+                    Applied::SecretKey { key, secret },
+                    Refresh::Project(project.project.clone()),
+                )
             }
             Change::RevokeSecretKey { slug, id } => {
                 let project = self.project(&slug)?;
@@ -410,7 +503,7 @@ impl TenantState {
                     key.revoked_at = Some(now);
                     self.store.put_secret_key(&key).await?;
                 }
-                Applied::Done
+                (Applied::Done, Refresh::Project(project.project.clone()))
             }
             Change::CreateAdminToken { name } => {
                 let secret = random_credential(ADMIN_TOKEN_PREFIX, 32);
@@ -423,7 +516,7 @@ impl TenantState {
                     revoked_at: None,
                 };
                 self.store.put_admin_token(&token).await?;
-                Applied::AdminToken { token, secret }
+                (Applied::AdminToken { token, secret }, Refresh::AdminTokens)
             }
             Change::RevokeAdminToken { id } => {
                 let mut token = self
@@ -437,13 +530,9 @@ impl TenantState {
                     token.revoked_at = Some(now);
                     self.store.put_admin_token(&token).await?;
                 }
-                Applied::Done
+                (Applied::Done, Refresh::AdminTokens)
             }
-        };
-        // Tenant configuration is small and changes rarely: re-reading it whole keeps the
-        // snapshot exactly what the store holds.
-        self.reload().await?;
-        Ok(applied)
+        })
     }
 }
 
@@ -460,6 +549,7 @@ impl Actor for TenantDirectory {
         let mut state = TenantState {
             store: args.store,
             snapshot: args.snapshot,
+            epoch: None,
         };
         state
             .reload()
@@ -484,6 +574,12 @@ impl Actor for TenantDirectory {
             TenantMessage::Reload { reply } => {
                 let out = state.reload().await;
                 let _ = reply.send(out);
+            }
+            TenantMessage::Poll => {
+                // A failed poll (store briefly away) is retried by the next one.
+                if let Err(e) = state.poll().await {
+                    tracing::debug!(error = %e, "tenant poll failed");
+                }
             }
         }
         Ok(())

@@ -222,10 +222,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let ticker = {
         let engine = engine.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(5));
+            // Tenant configuration is polled every second (the revocation bound for clients
+            // and keys changed on another node); shard housekeeping runs every fifth tick.
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            let mut n: u64 = 0;
             loop {
                 every.tick().await;
-                engine.tick();
+                engine.poll_tenants();
+                n += 1;
+                if n.is_multiple_of(5) {
+                    engine.tick();
+                }
             }
         })
     };

@@ -201,6 +201,13 @@ impl Engine {
         self.shards.cast_all(|| ShardMessage::Tick { now });
     }
 
+    /// Asks the tenant directory to reload if another node changed tenant configuration;
+    /// call about once a second (one single-row read when nothing changed).
+    pub fn poll_tenants(&self) {
+        // A full mailbox or a restarting directory skips one poll; the next one catches up.
+        let _ = self.directory.send_message(TenantMessage::Poll);
+    }
+
     /// Fault injection: makes shard `index` panic while answering; returns what the caller
     /// of a crashed shard sees.
     pub async fn crash_shard(&self, index: usize) -> Result<(), DomainError> {

@@ -30,6 +30,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     secret_keys_put_and_list_per_project(s).await;
     admin_tokens_put_and_list(s).await;
     flags_default_none_then_set(s).await;
+    config_epoch_round_trip(s).await;
     end_user_insert_is_unique_and_case_sensitive(s).await;
     end_user_concurrent_inserts_have_one_winner(&store).await;
     end_user_cas(s).await;
@@ -39,6 +40,21 @@ pub async fn run_all(store: Arc<dyn Store>) {
     session_concurrent_cas_has_one_winner(&store).await;
     expired_session_is_invisible(s).await;
     list_user_sessions_oldest_first_without_expired(s).await;
+}
+
+/// The configuration epoch reads back the last value written (it is shared by the whole
+/// store, so only "equals what was just written" can be asserted on a shared store).
+pub async fn config_epoch_round_trip(store: &dyn Store) {
+    let k = store.kind();
+    for _ in 0..2 {
+        let epoch = Uuid::new_v4();
+        ok(k, "set_config_epoch", store.set_config_epoch(epoch).await);
+        assert_eq!(
+            ok(k, "get_config_epoch", store.get_config_epoch().await),
+            Some(epoch),
+            "[{k}] get_config_epoch must return the epoch just written"
+        );
+    }
 }
 
 /// `ping` succeeds and `kind` is a non-empty name.

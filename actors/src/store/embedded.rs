@@ -47,6 +47,8 @@ type Bytes = &'static [u8];
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT_VERSION_KEY: &str = "format_version";
+/// Lives in the flags table under a name no flag can have (flag names are ASCII words).
+const CONFIG_EPOCH_KEY: &[u8] = b"\0config_epoch";
 /// slug -> Org
 const ORGS: TableDefinition<Bytes, Bytes> = TableDefinition::new("orgs");
 /// project id -> Project
@@ -347,6 +349,16 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn get_config_epoch(&self) -> Result<Option<Uuid>, StoreError> {
+        self.read(move |txn| get_one(txn, FLAGS, CONFIG_EPOCH_KEY, "config epoch"))
+            .await
+    }
+
+    async fn set_config_epoch(&self, epoch: Uuid) -> Result<(), StoreError> {
+        self.write_unit(WriteOp::SetConfigEpoch(epoch), "set config epoch")
+            .await
+    }
+
     async fn insert_end_user(&self, user: &EndUser) -> Result<Inserted, StoreError> {
         self.write_inserted(WriteOp::InsertEndUser(user.clone()), "insert end user")
             .await
@@ -461,6 +473,7 @@ enum WriteOp {
     PutSecretKey(SecretKey),
     PutAdminToken(AdminToken),
     SetFlag(String, bool),
+    SetConfigEpoch(Uuid),
     InsertEndUser(EndUser),
     CasEndUser(EndUser, u64),
     /// The end-user key.
@@ -690,6 +703,10 @@ impl<'txn> WriteTables<'txn> {
             }
             WriteOp::SetFlag(name, value) => {
                 put(&mut self.flags, name.as_bytes(), value, "flag")?;
+                Ok(Outcome::Done)
+            }
+            WriteOp::SetConfigEpoch(epoch) => {
+                put(&mut self.flags, CONFIG_EPOCH_KEY, epoch, "config epoch")?;
                 Ok(Outcome::Done)
             }
             WriteOp::InsertEndUser(user) => {

@@ -50,6 +50,10 @@ pub trait Store: Send + Sync + 'static {
     /// Node-wide switches (e.g. `maintenance`).
     async fn get_flag(&self, name: &str) -> Result<Option<bool>, StoreError>;
     async fn set_flag(&self, name: &str, value: bool) -> Result<(), StoreError>;
+    /// A value replaced on every tenant-configuration change, so that nodes sharing a store
+    /// notice changes by polling one row instead of re-reading every tenant.
+    async fn get_config_epoch(&self) -> Result<Option<Uuid>, StoreError>;
+    async fn set_config_epoch(&self, epoch: Uuid) -> Result<(), StoreError>;
 
     // End users: one partition per (project, external_id).
     /// Insert if no user has this (project, external_id): the uniqueness guarantee of signup.

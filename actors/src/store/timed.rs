@@ -113,6 +113,14 @@ impl Store for TimedStore {
         self.timed("set_flag", self.inner.set_flag(name, value))
             .await
     }
+    async fn get_config_epoch(&self) -> Result<Option<Uuid>, StoreError> {
+        self.timed("get_config_epoch", self.inner.get_config_epoch())
+            .await
+    }
+    async fn set_config_epoch(&self, epoch: Uuid) -> Result<(), StoreError> {
+        self.timed("set_config_epoch", self.inner.set_config_epoch(epoch))
+            .await
+    }
     async fn insert_end_user(&self, u: &EndUser) -> Result<Inserted, StoreError> {
         self.timed("insert_end_user", self.inner.insert_end_user(u))
             .await

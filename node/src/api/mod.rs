@@ -32,6 +32,10 @@ use routes::{Resolved, Target};
 const MAX_BODY: usize = 256 * 1024;
 /// Everything else is small JSON.
 const MAX_SMALL_BODY: usize = 64 * 1024;
+/// An oversized body up to this size is still read (and dropped) before the 413 goes out: a
+/// server that answers and closes while the client is still writing makes the client see a
+/// broken pipe or a reset instead of the JSON error. Beyond it, refusing at once is cheaper.
+const DRAIN_LIMIT: usize = 1024 * 1024;
 
 /// Which listener a request arrived on. With `--admin-listen` the admin API and /metrics
 /// live only on the admin listener, and tenant paths only on the main one.
@@ -85,7 +89,7 @@ fn body_limit(target: &Target) -> usize {
     }
 }
 
-/// Reads at most `limit` bytes; None when the body is larger.
+/// Reads at most `limit` bytes; None when the body is larger (drained up to `DRAIN_LIMIT`).
 async fn read_body<S, B, E>(stream: S, limit: usize) -> Result<Option<Bytes>, E>
 where
     S: Stream<Item = Result<B, E>>,
@@ -93,10 +97,22 @@ where
 {
     let mut stream = std::pin::pin!(stream);
     let mut out = BytesMut::new();
+    let mut seen = 0usize;
     while let Some(chunk) = stream.next().await {
-        let mut chunk = chunk?;
-        if out.len() + chunk.remaining() > limit {
-            return Ok(None);
+        let mut chunk = match chunk {
+            Ok(c) => c,
+            // Already too large: the answer is 413 whatever went wrong afterwards.
+            Err(_) if seen > limit => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        seen = seen.saturating_add(chunk.remaining());
+        if seen > limit {
+            if seen > DRAIN_LIMIT {
+                return Ok(None);
+            }
+            // Keep nothing of a body that will be refused.
+            out = BytesMut::new();
+            continue;
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();
@@ -105,7 +121,7 @@ where
             chunk.advance(n);
         }
     }
-    Ok(Some(out.freeze()))
+    Ok((seen <= limit).then(|| out.freeze()))
 }
 
 fn request_id(headers: &HeaderMap) -> String {
@@ -191,7 +207,7 @@ where
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return (ApiError::code(Code::PayloadTooLarge).into(), None);
     }
     let body = match read_body(body, limit).await {
