@@ -1,4 +1,10 @@
-//! The ScyllaDB implementation of the engine's `Store` port: CQL schema files, migrations and
-//! prepared statements on the `scylla` driver, passing the same conformance suite as the
-//! embedded store. It lands with issue 3; until then this crate is empty and `--store scylla`
-//! is refused at start.
+//! The ScyllaDB store: the `Store` port implemented on the `scylla` driver, with the schema
+//! (`schema/*.cql`) and the migrations applied at start. It speaks only CQL that both
+//! ScyllaDB and Apache Cassandra accept (CI tests against Cassandra 5.0).
+
+pub mod migrate;
+pub mod options;
+pub mod store;
+
+pub use options::{CqlOptions, Replication};
+pub use store::CqlStore;

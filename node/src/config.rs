@@ -86,6 +86,13 @@ pub struct ServeArgs {
     pub scylla_nodes: Option<String>,
     #[arg(long, env = "COMMONROCK_KEYSPACE")]
     pub keyspace: Option<String>,
+    /// Keyspace replication when the node creates it: `SimpleStrategy:1` or
+    /// `NetworkTopologyStrategy:dc1=3[,dc2=3]`.
+    #[arg(long, env = "COMMONROCK_REPLICATION")]
+    pub replication: Option<String>,
+    /// Consistency of CQL reads and writes (LWTs use the matching serial consistency).
+    #[arg(long, env = "COMMONROCK_CONSISTENCY")]
+    pub consistency: Option<String>,
     #[arg(long, env = "COMMONROCK_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
     /// Comma-separated CIDRs of load balancers whose X-Forwarded-For is believed.
@@ -143,6 +150,8 @@ struct FileConfig {
     store: Option<StoreKind>,
     scylla_nodes: Option<String>,
     keyspace: Option<String>,
+    replication: Option<String>,
+    consistency: Option<String>,
     secret_file: Option<PathBuf>,
     trusted_proxies: Option<String>,
     admin_listen: Option<SocketAddr>,
@@ -167,6 +176,8 @@ pub struct Config {
     pub store: StoreKind,
     pub scylla_nodes: Vec<String>,
     pub keyspace: String,
+    pub replication: commonrock_cql::Replication,
+    pub consistency: commonrock_cql::options::Consistency,
     pub secret_file: Option<PathBuf>,
     pub trusted_proxies: Vec<IpNet>,
     pub admin_listen: Option<SocketAddr>,
@@ -275,6 +286,20 @@ impl Config {
                 .keyspace
                 .or(file.keyspace)
                 .unwrap_or_else(|| "commonrock".into()),
+            replication: commonrock_cql::Replication::parse(
+                &args
+                    .replication
+                    .or(file.replication)
+                    .unwrap_or_else(|| "SimpleStrategy:1".into()),
+            )
+            .map_err(|e| invalid("--replication", e))?,
+            consistency: commonrock_cql::options::parse_consistency(
+                &args
+                    .consistency
+                    .or(file.consistency)
+                    .unwrap_or_else(|| "LOCAL_QUORUM".into()),
+            )
+            .map_err(|e| invalid("--consistency", e))?,
             secret_file: args.secret_file.or(file.secret_file),
             trusted_proxies: cidr_list(
                 "--trusted-proxies",

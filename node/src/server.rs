@@ -81,7 +81,10 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+async fn open_store(
+    config: &Config,
+    registry: &prometheus::Registry,
+) -> Result<Arc<dyn Store>, StartError> {
     match config.store {
         StoreKind::Embedded => {
             let dir = config.data_dir.clone();
@@ -93,9 +96,20 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
             store.spawn_sweeper(Duration::from_secs(60));
             Ok(store)
         }
-        StoreKind::Scylla => Err(StartError::Store(
-            "the scylla store is not available in this build yet; use --store embedded".into(),
-        )),
+        StoreKind::Scylla => {
+            let opts = commonrock_cql::CqlOptions {
+                nodes: config.scylla_nodes.clone(),
+                keyspace: config.keyspace.clone(),
+                replication: config.replication.clone(),
+                consistency: config.consistency,
+                request_timeout: config.store_timeout,
+                connect_timeout: Duration::from_secs(5),
+            };
+            let store = commonrock_cql::CqlStore::connect(&opts, registry)
+                .await
+                .map_err(|e| StartError::Store(e.to_string()))?;
+            Ok(Arc::new(store))
+        }
     }
 }
 
@@ -152,8 +166,8 @@ fn serve(
 /// last reference drops, after its writer committed what it had.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     let secrets = load_secrets(&config)?;
-    let store = open_store(&config).await?;
     let registry = prometheus::Registry::new();
+    let store = open_store(&config, &registry).await?;
     let engine_metrics =
         EngineMetrics::new(&registry).map_err(|e| StartError::Engine(e.to_string()))?;
     let http_metrics =

@@ -52,6 +52,36 @@ pub fn binary() -> PathBuf {
     .clone()
 }
 
+/// The store the black-box suite runs against: `COMMONROCK_TEST_STORE=scylla` runs every
+/// node on the CQL server at `COMMONROCK_TEST_CQL_NODES` (started by `scripts/cql-server`).
+pub fn cql_nodes() -> Option<String> {
+    match std::env::var("COMMONROCK_TEST_STORE").as_deref() {
+        Ok("scylla") => Some(std::env::var("COMMONROCK_TEST_CQL_NODES").expect(
+            "COMMONROCK_TEST_STORE=scylla needs COMMONROCK_TEST_CQL_NODES (run scripts/cql-server start)",
+        )),
+        _ => None,
+    }
+}
+
+/// One keyspace per test binary (DDL is slow on small machines); tests inside it are isolated
+/// by project slug.
+pub fn test_keyspace() -> String {
+    let exe = std::env::current_exe().expect("test binary path");
+    let stem = exe
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("tests")
+        .to_string();
+    // Cargo names test binaries `<name>-<hash>`.
+    let name = stem.rsplit_once('-').map_or(stem.as_str(), |(n, _)| n);
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .take(40)
+        .collect();
+    format!("cr_{clean}")
+}
+
 /// Demo credentials printed by `serve --dev`.
 #[derive(Clone, Debug, Default)]
 pub struct DevCredentials {
@@ -189,6 +219,14 @@ impl Node {
             .kill_on_drop(true);
         if self.opts.dev {
             cmd.arg("--dev");
+        }
+        if let Some(cql) = cql_nodes() {
+            cmd.arg("--store")
+                .arg("scylla")
+                .arg("--scylla-nodes")
+                .arg(cql)
+                .arg("--keyspace")
+                .arg(test_keyspace());
         }
         let mut child = cmd.spawn().expect("commonrock starts");
         let stdout = child.stdout.take().expect("piped stdout");
