@@ -153,7 +153,11 @@ async fn apply_pending(session: &Session, ks: &str) -> Result<(), String> {
         .map(|(v,)| v)
         .collect();
     for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
-        tracing::info!(version = m.version, name = m.name, "applying schema migration");
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applying schema migration"
+        );
         for stmt in statements(m.cql, ks) {
             ddl(session, &stmt).await?;
         }

@@ -40,6 +40,7 @@ struct Statements {
     claim_slug: PreparedStatement,
     get_slug: PreparedStatement,
     put_project: PreparedStatement,
+    get_project: PreparedStatement,
     list_projects: PreparedStatement,
     put_client: PreparedStatement,
     list_clients: PreparedStatement,
@@ -221,6 +222,13 @@ impl CqlStore {
         }
     }
 
+    async fn project_missing(&self, id: Uuid) -> Result<bool, StoreError> {
+        let doc: Option<Project> = self
+            .one_document(&self.st.get_project, (id,), "project")
+            .await?;
+        Ok(doc.is_none())
+    }
+
     /// Every `data` document a (possibly multi-page) query returns.
     async fn all_documents<T: DeserializeOwned>(
         &self,
@@ -290,6 +298,7 @@ async fn prepare_all(session: &CqlSession, ks: &str) -> Result<Statements, Store
             true,
         )
         .await?,
+        get_project: prepare(format!("SELECT data FROM {ks}.projects WHERE id = ?"), true).await?,
         list_projects: prepare(format!("SELECT data FROM {ks}.projects"), true).await?,
         put_client: prepare(
             format!("INSERT INTO {ks}.clients (project_id, client_id, data) VALUES (?, ?, ?)"),
@@ -359,7 +368,7 @@ async fn prepare_all(session: &CqlSession, ks: &str) -> Result<Statements, Store
         .await?,
         insert_session: prepare(
             format!(
-                "INSERT INTO {ks}.sessions (id, version, data) VALUES (?, ?, ?) \
+                "INSERT INTO {ks}.sessions (id, version, expires_at, data) VALUES (?, ?, ?, ?) \
                  IF NOT EXISTS USING TTL ?"
             ),
             false,
@@ -368,8 +377,8 @@ async fn prepare_all(session: &CqlSession, ks: &str) -> Result<Statements, Store
         get_session: prepare(format!("SELECT data FROM {ks}.sessions WHERE id = ?"), true).await?,
         cas_session: prepare(
             format!(
-                "UPDATE {ks}.sessions USING TTL ? SET version = ?, data = ? \
-                 WHERE id = ? IF version = ?"
+                "UPDATE {ks}.sessions USING TTL ? SET version = ?, expires_at = ?, data = ? \
+                 WHERE id = ? IF version = ? AND expires_at > ?"
             ),
             false,
         )
@@ -435,7 +444,9 @@ impl Store for CqlStore {
             )
             .await?;
         if !claimed {
-            // A retry after an unknown outcome finds its own claim: finish the insert.
+            // The slug is taken. If it is taken by this very project (a retry after an
+            // unknown outcome), make sure the project row exists, but still answer
+            // AlreadyExists: the contract is insert-if-absent.
             let holder = self
                 .run(&self.st.get_slug, (&project.slug,))
                 .await?
@@ -443,9 +454,11 @@ impl Store for CqlStore {
                 .map_err(unavailable)?
                 .maybe_first_row::<(Option<Uuid>,)>()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if holder != Some((Some(project.id),)) {
-                return Ok(Inserted::AlreadyExists);
+            if holder == Some((Some(project.id),)) && self.project_missing(project.id).await? {
+                self.run(&self.st.put_project, (project.id, encode(project)?))
+                    .await?;
             }
+            return Ok(Inserted::AlreadyExists);
         }
         self.run(&self.st.put_project, (project.id, encode(project)?))
             .await?;
@@ -464,9 +477,12 @@ impl Store for CqlStore {
     }
 
     async fn put_client(&self, c: &PublicClient) -> Result<(), StoreError> {
-        self.run(&self.st.put_client, (c.project_id, &c.client_id, encode(c)?))
-            .await
-            .map(|_| ())
+        self.run(
+            &self.st.put_client,
+            (c.project_id, &c.client_id, encode(c)?),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn list_clients(&self, project_id: Uuid) -> Result<Vec<PublicClient>, StoreError> {
@@ -568,12 +584,20 @@ impl Store for CqlStore {
     }
 
     async fn delete_end_user(&self, project_id: Uuid, external_id: &str) -> Result<(), StoreError> {
-        self.conditional("delete_end_user", &self.st.delete_user, (project_id, external_id))
-            .await
-            .map(|_| ())
+        self.conditional(
+            "delete_end_user",
+            &self.st.delete_user,
+            (project_id, external_id),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
+        if s.store_expires_at() <= chrono_now() {
+            // Already expired: invisible from the start, so there is nothing to keep.
+            return Ok(());
+        }
         let ok = self
             .conditional(
                 "insert_session",
@@ -581,13 +605,17 @@ impl Store for CqlStore {
                 (
                     s.id,
                     s.version as i64,
+                    s.store_expires_at(),
                     encode(s)?,
                     ttl_until(s.store_expires_at()),
                 ),
             )
             .await?;
         if !ok {
-            return Err(StoreError::Corrupt(format!("session id {} already used", s.id)));
+            return Err(StoreError::Corrupt(format!(
+                "session id {} already used",
+                s.id
+            )));
         }
         // A session never outlives its absolute deadline, so neither does its index entry.
         self.run(
@@ -620,9 +648,11 @@ impl Store for CqlStore {
                 (
                     ttl_until(s.store_expires_at()),
                     s.version as i64,
+                    s.store_expires_at(),
                     encode(s)?,
                     s.id,
                     expected as i64,
+                    chrono_now(),
                 ),
             )
             .await?;
@@ -645,7 +675,10 @@ impl Store for CqlStore {
     ) -> Result<Vec<Session>, StoreError> {
         let pager = self
             .session
-            .execute_iter(self.st.list_user_sessions.clone(), (project_id, end_user_id))
+            .execute_iter(
+                self.st.list_user_sessions.clone(),
+                (project_id, end_user_id),
+            )
             .await
             .map_err(unavailable)?;
         let ids: Vec<(Uuid,)> = pager

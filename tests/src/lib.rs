@@ -76,7 +76,13 @@ pub fn test_keyspace() -> String {
     let name = stem.rsplit_once('-').map_or(stem.as_str(), |(n, _)| n);
     let clean: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     format!("cr_{clean}")

@@ -1,0 +1,58 @@
+//! The `Store` conformance suite against a real CQL server (`scripts/cql-server start`, which
+//! `scripts/check` runs): the same checks the embedded store passes.
+
+use std::sync::Arc;
+
+use commonrock_actors::store::{conformance, Store};
+use commonrock_cql::{CqlOptions, CqlStore};
+
+fn nodes() -> Vec<String> {
+    let nodes = std::env::var("COMMONROCK_TEST_CQL_NODES").expect(
+        "the CQL store tests need a CQL server: run `scripts/check`, or \
+         `eval \"$(scripts/cql-server start)\"` before `cargo test`",
+    );
+    nodes.split(',').map(str::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_store_passes_the_conformance_suite() {
+    let opts = CqlOptions::new(nodes(), "cr_cql_conformance_v2");
+    let store = CqlStore::connect(&opts, &prometheus::Registry::new())
+        .await
+        .expect("connects and migrates");
+    let store: Arc<dyn Store> = Arc::new(store);
+    conformance::run_all(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_are_idempotent_and_nodes_may_start_together() {
+    let opts = CqlOptions::new(nodes(), "cr_cql_migrations_v2");
+    // Two stores migrating the same keyspace at once: the lock serialises them and both end
+    // up with the same, complete schema.
+    let registry = prometheus::Registry::new();
+    let (a, b) = tokio::join!(
+        CqlStore::connect(&opts, &registry),
+        CqlStore::connect(&opts, &registry)
+    );
+    let a = a.expect("first node migrates");
+    b.expect("second node migrates");
+    let again = CqlStore::connect(&opts, &registry)
+        .await
+        .expect("a third start finds nothing to do");
+    again.ping().await.expect("ping");
+    let rows = a
+        .session()
+        .query_unpaged(
+            "SELECT version FROM cr_cql_migrations_v2.schema_migrations",
+            (),
+        )
+        .await
+        .expect("read migrations")
+        .into_rows_result()
+        .expect("rows");
+    assert_eq!(
+        rows.rows_num(),
+        commonrock_cql::migrate::MIGRATIONS.len(),
+        "each migration recorded once"
+    );
+}
