@@ -104,6 +104,11 @@ pub struct NodeOptions {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub rust_log: String,
+    /// Run on this CQL server and keyspace whatever `COMMONROCK_TEST_STORE` says.
+    pub cql: Option<(String, String)>,
+    /// Use this server-secret file instead of a fresh one (nodes sharing a store must share
+    /// their secret, or one cannot verify the other's tokens).
+    pub secret_file: Option<PathBuf>,
 }
 
 impl Default for NodeOptions {
@@ -113,6 +118,8 @@ impl Default for NodeOptions {
             args: Vec::new(),
             env: Vec::new(),
             rust_log: "info".into(),
+            cql: None,
+            secret_file: None,
         }
     }
 }
@@ -132,6 +139,15 @@ impl NodeOptions {
     }
     pub fn rust_log(mut self, filter: impl Into<String>) -> Self {
         self.rust_log = filter.into();
+        self
+    }
+    /// Runs the node on the CQL server `nodes` in `keyspace`.
+    pub fn cql(mut self, nodes: impl Into<String>, keyspace: impl Into<String>) -> Self {
+        self.cql = Some((nodes.into(), keyspace.into()));
+        self
+    }
+    pub fn secret_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.secret_file = Some(path.into());
         self
     }
 }
@@ -167,8 +183,13 @@ impl Node {
     pub async fn start_with(opts: NodeOptions) -> Node {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().to_path_buf();
-        std::fs::write(dir.join("secret"), format!("k1={}\n", random_b64(32)))
-            .expect("secret file");
+        match &opts.secret_file {
+            Some(shared) => {
+                std::fs::copy(shared, dir.join("secret")).expect("copy the shared secret");
+            }
+            None => std::fs::write(dir.join("secret"), format!("k1={}\n", random_b64(32)))
+                .expect("secret file"),
+        }
         let mut node = Node {
             child: None,
             base: String::new(),
@@ -226,13 +247,18 @@ impl Node {
         if self.opts.dev {
             cmd.arg("--dev");
         }
-        if let Some(cql) = cql_nodes() {
+        let cql = self
+            .opts
+            .cql
+            .clone()
+            .or_else(|| cql_nodes().map(|nodes| (nodes, test_keyspace())));
+        if let Some((nodes, keyspace)) = cql {
             cmd.arg("--store")
                 .arg("scylla")
                 .arg("--scylla-nodes")
-                .arg(cql)
+                .arg(nodes)
                 .arg("--keyspace")
-                .arg(test_keyspace());
+                .arg(keyspace);
         }
         let mut child = cmd.spawn().expect("commonrock starts");
         let stdout = child.stdout.take().expect("piped stdout");
