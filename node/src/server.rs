@@ -189,7 +189,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             argon2_threads: config.argon2_threads,
             argon2_queue: config.argon2_queue,
             store_timeout: config.store_timeout,
-            call_timeout: config.store_timeout + Duration::from_millis(500),
+            // A shard handler may make two store calls in a row (a session and its index).
+            call_timeout: config.store_timeout * 2 + Duration::from_millis(500),
         },
         store,
         secrets,

@@ -412,6 +412,21 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // A failing test shows what the node logged: warnings and errors say why a request
+        // got a 503 or a 500.
+        if std::thread::panicking() {
+            let logs = self.logs();
+            let notable: Vec<&str> = logs
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            let tail = &notable[notable.len().saturating_sub(40)..];
+            eprintln!(
+                "--- node {} warnings and errors ---\n{}",
+                self.base,
+                tail.join("\n")
+            );
+        }
         if let Some(c) = self.child.as_mut() {
             let _ = c.start_kill();
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use commonrock_tests::reqwest::{Method, RequestBuilder};
-use commonrock_tests::{eventually, Answer, Node, Project, ORIGIN};
+use commonrock_tests::{eventually, Answer, Node, NodeOptions, Project, ORIGIN};
 use serde_json::{json, Value};
 
 const PW: &str = "password123";
@@ -572,7 +572,16 @@ async fn project_maintenance_blocks_only_that_project_and_survives_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_wide_maintenance_blocks_every_project_and_survives_restart() {
-    let mut node = Node::start().await;
+    // The switch is stored per store: on a shared CQL keyspace it would stop the other tests
+    // of this binary, so this test gets a keyspace of its own.
+    let opts = match commonrock_tests::cql_nodes() {
+        Some(nodes) => NodeOptions::default().cql(
+            nodes,
+            format!("{}_maintenance", commonrock_tests::test_keyspace()),
+        ),
+        None => NodeOptions::default(),
+    };
+    let mut node = Node::start_with(opts).await;
     let p = node.project(json!({})).await;
     let q = node.project(json!({})).await;
     let sp = p.signup("user-1", PW).await;

@@ -332,8 +332,11 @@ async fn no_secret_reaches_logs_or_disk_and_no_response_carries_a_hash() {
     files_under(&node.dir, &mut files);
     let secret_file = node.dir.join("secret");
     let files: Vec<PathBuf> = files.into_iter().filter(|f| *f != secret_file).collect();
+    // On the CQL store the data lives in the cluster: tests/cql_store.rs reads every column
+    // of every table for the same secrets. Here the logs (and any local file) are scanned.
+    let embedded = commonrock_tests::cql_nodes().is_none();
     assert!(
-        files.iter().any(|f| f.starts_with(node.data_dir())),
+        !embedded || files.iter().any(|f| f.starts_with(node.data_dir())),
         "no store files found under {}",
         node.data_dir().display()
     );
@@ -349,7 +352,7 @@ async fn no_secret_reaches_logs_or_disk_and_no_response_carries_a_hash() {
         .filter(|f| f.starts_with(node.data_dir()))
         .any(|f| contains(&std::fs::read(f).expect("store file"), p.slug.as_bytes()));
     assert!(
-        store_has_slug,
+        !embedded || store_has_slug,
         "the store files hold no plain slug: the scan reads them wrongly"
     );
     let mut leaks = Vec::new();
