@@ -42,6 +42,27 @@ pub enum AdminCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// Benchmark seeding: write N live sessions straight into the store of a STOPPED node
+    /// (or a CQL keyspace) and their access tokens to a file. Never reachable over HTTP.
+    SeedSessions(Box<SeedArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// Slug of an existing project.
+    #[arg(long)]
+    pub project: String,
+    #[arg(long, default_value_t = 100_000)]
+    pub count: usize,
+    /// End users the sessions are spread over (created if absent).
+    #[arg(long, default_value_t = 1_000)]
+    pub users: usize,
+    /// File receiving one access token per line.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Store and secret settings, exactly as for `serve`.
+    #[command(flatten)]
+    pub node: ServeArgs,
 }
 
 #[derive(Subcommand, Debug)]

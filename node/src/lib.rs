@@ -7,4 +7,5 @@ pub mod dev;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
+pub mod seed;
 pub mod server;

@@ -41,6 +41,11 @@ fn main() -> ExitCode {
                     .await
                     .map_err(|e| e.to_string())
             }
+            Command::Admin(AdminCommand::SeedSessions(args)) => {
+                let done = commonrock_node::seed::seed_sessions(*args).await?;
+                println!("{done}");
+                Ok(())
+            }
             Command::Admin(AdminCommand::MintToken { data_dir, name }) => {
                 let token = mint_token(&data_dir, name).await?;
                 println!("{token}");

@@ -81,7 +81,7 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-async fn open_store(
+pub async fn open_store(
     config: &Config,
     registry: &prometheus::Registry,
 ) -> Result<Arc<dyn Store>, StartError> {

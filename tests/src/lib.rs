@@ -15,6 +15,9 @@ use tokio::process::{Child, Command};
 pub use reqwest;
 pub use serde_json;
 
+/// The password `commonrock admin seed-sessions` gives its end users.
+pub const SEEDED_PASSWORD: &str = "seeded-password-123";
+
 /// Origin every test client allows.
 pub const ORIGIN: &str = "https://app.example.com";
 
