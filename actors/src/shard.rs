@@ -1,7 +1,9 @@
 //! A session shard: the single writer of its sessions and the owner of its rate-limit
-//! buckets. It caches sessions (loaded from the store on a miss, so a restarted shard simply
-//! starts cold) and serialises every rotation of a session it owns, so concurrent refreshes
-//! on this node can never fork a session; the store's compare-and-set covers other nodes.
+//! buckets. It caches the compact `SessionState` of its sessions (loaded from the store on a
+//! miss, so a restarted shard simply starts cold) and serialises every change of a session it
+//! owns, so concurrent refreshes on this node can never fork a session; the store's
+//! compare-and-set covers other nodes. Changes read the full record from the store first:
+//! they write it back, and the cache keeps only what request paths read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use uuid::Uuid;
 
 use crate::error::DomainError;
 use crate::metrics::EngineMetrics;
-use crate::model::{Session, UnixSecs};
+use crate::model::{Session, SessionState, UnixSecs};
 use crate::ratelimit::{Buckets, LimitCheck, Refused};
 use crate::store::Store;
 
@@ -34,9 +36,9 @@ pub struct RefreshRequest {
 #[derive(Clone, Debug)]
 pub enum RefreshOutcome {
     /// The counter moved: new tokens.
-    Rotated(Arc<Session>),
+    Rotated(Box<Session>),
     /// The immediately previous token inside the grace window: the already issued successor.
-    Replayed(Arc<Session>),
+    Replayed(Box<Session>),
     /// Reuse of an older token: the session is now revoked.
     TheftDetected,
 }
@@ -46,15 +48,15 @@ pub type Reply<T> = RpcReplyPort<Result<T, DomainError>>;
 pub enum ShardMessage {
     Get {
         session_id: Uuid,
-        reply: Reply<Option<Arc<Session>>>,
+        reply: Reply<Option<Arc<SessionState>>>,
     },
     GetMany {
         session_ids: Vec<Uuid>,
-        reply: Reply<Vec<Option<Arc<Session>>>>,
+        reply: Reply<Vec<Option<Arc<SessionState>>>>,
     },
     Create {
         session: Box<Session>,
-        reply: Reply<Arc<Session>>,
+        reply: Reply<()>,
     },
     Refresh {
         request: Box<RefreshRequest>,
@@ -92,20 +94,33 @@ pub struct ShardState {
     label: String,
     store: Arc<dyn Store>,
     metrics: EngineMetrics,
-    cache: HashMap<Uuid, Arc<Session>>,
+    cache: HashMap<Uuid, Arc<SessionState>>,
+    /// Key ids are few: one shared string each instead of one per cached session.
+    key_ids: Vec<Arc<str>>,
     cache_capacity: usize,
     buckets: Buckets,
 }
 
 impl ShardState {
-    fn cache_put(&mut self, session: Arc<Session>) {
+    fn key_id(&mut self, key_id: &str) -> Arc<str> {
+        if let Some(k) = self.key_ids.iter().find(|k| &***k == key_id) {
+            return k.clone();
+        }
+        let k: Arc<str> = key_id.into();
+        self.key_ids.push(k.clone());
+        k
+    }
+
+    fn cache_put(&mut self, session: &Session) -> Arc<SessionState> {
         if self.cache.len() >= self.cache_capacity && !self.cache.contains_key(&session.id) {
             if let Some(victim) = self.cache.keys().next().copied() {
                 self.cache.remove(&victim);
             }
         }
-        self.cache.insert(session.id, session);
-        self.publish_size();
+        let key_id = self.key_id(&session.key_id);
+        let state = Arc::new(SessionState::of(session, key_id));
+        self.cache.insert(session.id, state.clone());
+        state
     }
 
     fn publish_size(&self) {
@@ -115,30 +130,39 @@ impl ShardState {
             .set(self.cache.len() as i64);
     }
 
-    async fn load(&mut self, id: Uuid) -> Result<Option<Arc<Session>>, DomainError> {
+    async fn state(&mut self, id: Uuid) -> Result<Option<Arc<SessionState>>, DomainError> {
         if let Some(s) = self.cache.get(&id) {
             return Ok(Some(s.clone()));
         }
         match self.store.get_session(id).await? {
-            Some(s) => {
-                let s = Arc::new(s);
-                self.cache_put(s.clone());
-                Ok(Some(s))
-            }
+            Some(s) => Ok(Some(self.cache_put(&s))),
             None => Ok(None),
         }
     }
 
+    /// The full record, always from the store: a change writes it back whole.
+    async fn record(&mut self, id: Uuid) -> Result<Option<Session>, DomainError> {
+        let found = self.store.get_session(id).await?;
+        match &found {
+            Some(s) => {
+                self.cache_put(s);
+            }
+            None => {
+                self.cache.remove(&id);
+            }
+        }
+        Ok(found)
+    }
+
     /// Writes `next` over `current` with compare-and-set; on a lost race (another node wrote)
-    /// the cache entry is dropped so the caller reloads and decides again.
+    /// the caller reads again and decides again.
     async fn cas(
         &mut self,
         current: &Session,
         next: Session,
-    ) -> Result<Option<Arc<Session>>, DomainError> {
+    ) -> Result<Option<Session>, DomainError> {
         if self.store.cas_session(&next, current.version).await? {
-            let next = Arc::new(next);
-            self.cache_put(next.clone());
+            self.cache_put(&next);
             Ok(Some(next))
         } else {
             self.cache.remove(&current.id);
@@ -150,7 +174,7 @@ impl ShardState {
         // A lost compare-and-set means another node changed the session: reload and decide
         // again. Three rounds are plenty; each loss is a real concurrent change.
         for _ in 0..3 {
-            let Some(current) = self.load(r.session_id).await? else {
+            let Some(current) = self.record(r.session_id).await? else {
                 return Err(DomainError::InvalidRefreshToken);
             };
             if current.project_id != r.project_id || !current.is_live(r.now) {
@@ -161,7 +185,7 @@ impl ShardState {
                 return Err(DomainError::InvalidRefreshToken);
             }
             if r.counter == current.counter {
-                let mut next = (*current).clone();
+                let mut next = current.clone();
                 next.counter += 1;
                 next.rotated_at = r.now;
                 next.prev_access_expires_at = current.access_expires_at;
@@ -178,7 +202,7 @@ impl ShardState {
                 }
                 next.version += 1;
                 match self.cas(&current, next).await? {
-                    Some(s) => return Ok(RefreshOutcome::Rotated(s)),
+                    Some(s) => return Ok(RefreshOutcome::Rotated(Box::new(s))),
                     None => continue,
                 }
             }
@@ -186,10 +210,10 @@ impl ShardState {
                 && r.grace_s > 0
                 && r.now < current.rotated_at + i64::from(r.grace_s)
             {
-                return Ok(RefreshOutcome::Replayed(current));
+                return Ok(RefreshOutcome::Replayed(Box::new(current)));
             }
             if r.counter < current.counter {
-                let mut next = (*current).clone();
+                let mut next = current.clone();
                 next.revoked_at = Some(r.now);
                 next.version += 1;
                 match self.cas(&current, next).await? {
@@ -206,13 +230,13 @@ impl ShardState {
 
     async fn revoke(&mut self, id: Uuid, now: UnixSecs) -> Result<bool, DomainError> {
         for _ in 0..3 {
-            let Some(current) = self.load(id).await? else {
+            let Some(current) = self.record(id).await? else {
                 return Ok(false);
             };
             if current.revoked_at.is_some() {
                 return Ok(false);
             }
-            let mut next = (*current).clone();
+            let mut next = current.clone();
             next.revoked_at = Some(now);
             next.version += 1;
             if self.cas(&current, next).await?.is_some() {
@@ -245,6 +269,7 @@ impl Actor for SessionShard {
             store: args.store,
             metrics: args.metrics,
             cache: HashMap::new(),
+            key_ids: Vec::new(),
             cache_capacity: args.cache_capacity.max(1),
             buckets: Buckets::default(),
         };
@@ -260,14 +285,14 @@ impl Actor for SessionShard {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ShardMessage::Get { session_id, reply } => {
-                let out = state.load(session_id).await;
+                let out = state.state(session_id).await;
                 answer(reply, out);
             }
             ShardMessage::GetMany { session_ids, reply } => {
                 let mut out = Vec::with_capacity(session_ids.len());
                 let mut failed = None;
                 for id in session_ids {
-                    match state.load(id).await {
+                    match state.state(id).await {
                         Ok(s) => out.push(s),
                         Err(e) => {
                             failed = Some(e);
@@ -280,9 +305,8 @@ impl Actor for SessionShard {
             ShardMessage::Create { session, reply } => {
                 let out = match state.store.insert_session(&session).await {
                     Ok(()) => {
-                        let s = Arc::new(*session);
-                        state.cache_put(s.clone());
-                        Ok(s)
+                        state.cache_put(&session);
+                        Ok(())
                     }
                     Err(e) => Err(e.into()),
                 };
@@ -306,7 +330,7 @@ impl Actor for SessionShard {
             }
             ShardMessage::Tick { now } => {
                 state.buckets.purge_idle();
-                state.cache.retain(|_, s| s.store_expires_at() > now);
+                state.cache.retain(|_, s| s.expires_at() > now);
                 state.publish_size();
             }
             ShardMessage::Crash { reply } => {

@@ -9,28 +9,28 @@ use uuid::Uuid;
 use super::{now, session_key, Engine};
 use crate::crypto::tokens::{self, ParsedToken, TokenKind};
 use crate::error::DomainError;
-use crate::model::{Session, UnixSecs};
+use crate::model::{SessionState, UnixSecs};
 use crate::shard::ShardMessage;
 use crate::tenant::ProjectView;
 
 /// An active access token: its session and when this token expires.
 #[derive(Clone, Debug)]
 pub struct Active {
-    pub session: Arc<Session>,
+    pub session: Arc<SessionState>,
     pub expires_at: UnixSecs,
 }
 
 /// When the token of `parsed` stops being active, if it is active now.
 fn active_until(
-    s: &Session,
+    s: &SessionState,
     parsed: &ParsedToken,
     kid: &str,
     project: &ProjectView,
     now: UnixSecs,
 ) -> Option<UnixSecs> {
     if s.project_id != project.project.id
-        || s.key_id != kid
-        || s.revoked_at.is_some()
+        || &*s.key_id != kid
+        || s.revoked
         || now >= s.absolute_expires_at
     {
         return None;

@@ -18,7 +18,7 @@ use crate::crypto::password::PasswordPool;
 use crate::crypto::tokens::ServerSecrets;
 use crate::error::DomainError;
 use crate::metrics::EngineMetrics;
-use crate::model::{Session, UnixSecs};
+use crate::model::{SessionState, UnixSecs};
 use crate::ratelimit::{retry_after_secs, LimitCheck};
 use crate::shard::ShardMessage;
 use crate::shards::{self, KeyRouter, Placement, ShardSet, SupervisorArgs, SupervisorMessage};
@@ -241,7 +241,7 @@ impl Engine {
     async fn get_session(
         &self,
         session_id: uuid::Uuid,
-    ) -> Result<Option<Arc<Session>>, DomainError> {
+    ) -> Result<Option<Arc<SessionState>>, DomainError> {
         self.session_shard_call(session_id, |reply| ShardMessage::Get { session_id, reply })
             .await
     }

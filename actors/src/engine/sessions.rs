@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{account_key, now, Engine};
 use crate::crypto::tokens::{self, TokenKind};
 use crate::error::DomainError;
-use crate::model::{EndUser, Inserted, Session};
+use crate::model::{EndUser, Inserted, Session, SessionState};
 use crate::ratelimit::LimitCheck;
 use crate::shard::{RefreshOutcome, RefreshRequest, ShardMessage};
 use crate::tenant::ProjectView;
@@ -31,11 +31,11 @@ pub struct Credentials {
 pub struct Issued {
     pub access_token: String,
     pub refresh_token: String,
-    pub session: Arc<Session>,
+    pub session: Box<Session>,
 }
 
 impl Engine {
-    fn issue(&self, session: Arc<Session>) -> Result<Issued, DomainError> {
+    fn issue(&self, session: Box<Session>) -> Result<Issued, DomainError> {
         let mint = |kind| {
             self.secrets
                 .mint(&session.key_id, kind, session.id, session.counter)
@@ -82,15 +82,13 @@ impl Engine {
             version: 0,
         };
         let session_id = session.id;
-        let created = self
-            .session_shard_call(session_id, |reply| ShardMessage::Create {
-                session: Box::new(session),
-                reply,
-            })
+        let session = Box::new(session);
+        let record = session.clone();
+        self.session_shard_call(session_id, |reply| ShardMessage::Create { session, reply })
             .await?;
         self.enforce_session_cap(project, user.id, session_id, now)
             .await?;
-        self.issue(created)
+        self.issue(record)
     }
 
     /// Revokes the oldest live sessions beyond the project's per-user cap; never `new`, the
@@ -261,7 +259,7 @@ impl Engine {
         &self,
         project: &ProjectView,
         access_token: &str,
-    ) -> Result<Arc<Session>, DomainError> {
+    ) -> Result<Arc<SessionState>, DomainError> {
         match self.introspect(project, access_token).await? {
             Some(active) => Ok(active.session),
             None => Err(DomainError::InvalidSession),
@@ -349,7 +347,7 @@ impl Engine {
     pub async fn change_password(
         &self,
         project: &ProjectView,
-        session: &Session,
+        session: &SessionState,
         current_password: String,
         new_password: String,
     ) -> Result<(), DomainError> {

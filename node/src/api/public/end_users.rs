@@ -225,7 +225,7 @@ pub async fn me(state: &AppState, req: &Request, project: &ProjectView) -> Handl
         StatusCode::OK,
         &EndUserRef {
             id: s.end_user_id,
-            external_id: s.external_id.clone(),
+            external_id: s.external_id.to_string(),
         },
     )
 }
