@@ -2,6 +2,11 @@
 
 use std::process::ExitCode;
 
+/// Many small short-lived allocations per request (JSON, headers): mimalloc serves them from
+/// per-thread pages where glibc malloc took ~10 % of the introspection profile.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use commonrock_actors::crypto::tokens::ServerSecrets;
 use commonrock_node::config::{AdminCommand, Cli, Command, Config, LogFormat, SecretCommand};

@@ -178,7 +178,9 @@ where
     let status = answer.status;
     let response = finish(answer, &rid, cors_origin.as_deref());
     state.metrics.observe(template, status, started.elapsed());
-    tracing::info!(
+    // One line per request is an access log: at DEBUG, because writing it costs more than
+    // answering an introspection (metrics carry the counts at every level).
+    tracing::debug!(
         request_id = %rid,
         method = %method,
         route = template,
