@@ -131,7 +131,25 @@ fn request_id(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
+        .unwrap_or_else(new_request_id)
+}
+
+/// A random per-process prefix and a counter: unique across nodes and restarts without a
+/// `getrandom` system call per request (a random UUID each cost ~2 % of introspection).
+fn new_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut b = [0u8; 8];
+        commonrock_actors::crypto::secrets::fill_random(&mut b);
+        u64::from_le_bytes(b)
+    });
+    format!(
+        "{prefix:016x}{:016x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The whole request path, from warp's pieces to a finished response.
