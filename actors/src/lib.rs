@@ -28,6 +28,7 @@ pub mod origin;
 pub mod ratelimit;
 pub mod shard;
 pub mod shards;
+pub mod sql;
 pub mod store;
 pub mod tenant;
 

@@ -6,6 +6,8 @@
 
 pub mod conformance;
 pub mod embedded;
+pub mod rows;
+pub mod rows_conformance;
 pub mod timed;
 
 use async_trait::async_trait;

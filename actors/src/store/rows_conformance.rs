@@ -1,0 +1,445 @@
+//! Behaviour every [`RowStore`] must show (embedded today, CQL next). Public async fns plus
+//! [`run_all`], like `store::conformance`; each test uses fresh project ids.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::rows::{
+    ColumnSpec, ColumnType, DefinitionRecord, IndexBound, IndexEntry, IndexRange, MetaInserted,
+    PkRange, RowAddr, RowDelete, RowInsert, RowQuota, RowStore, RowUpdate, RowWritten, TableKey,
+    TableRecord,
+};
+
+fn table(project_id: Uuid, name: &str) -> TableRecord {
+    TableRecord {
+        project_id,
+        id: Uuid::now_v7(),
+        name: name.to_owned(),
+        columns: vec![ColumnSpec {
+            name: "id".into(),
+            ty: ColumnType::Integer,
+            nullable: false,
+            default: None,
+        }],
+        primary_key: "id".into(),
+        indexes: Vec::new(),
+        buckets: 4,
+        version: 1,
+        created_at: 0,
+    }
+}
+
+const QUOTA: RowQuota = RowQuota {
+    max_table_rows: 1000,
+    max_project_rows: 1000,
+};
+
+fn insert(
+    t: TableKey,
+    bucket: u32,
+    pk: &[u8],
+    value: &[u8],
+    entries: Vec<IndexEntry>,
+) -> RowInsert {
+    RowInsert {
+        table: t,
+        addr: RowAddr {
+            bucket,
+            pk: pk.to_vec(),
+        },
+        value: value.to_vec(),
+        index_entries: entries,
+        quota: QUOTA,
+    }
+}
+
+fn entry(index: &str, key: &[u8], unique: bool) -> IndexEntry {
+    IndexEntry {
+        index: index.into(),
+        key: key.to_vec(),
+        unique,
+    }
+}
+
+/// Tables: unique names per project, quota, compare-and-set updates, per-project isolation.
+pub async fn tables_metadata(store: &dyn RowStore) {
+    let (p, q) = (Uuid::now_v7(), Uuid::now_v7());
+    let t = table(p, "posts");
+    assert_eq!(
+        store.create_table(&t, 2).await.unwrap(),
+        MetaInserted::Created
+    );
+    assert_eq!(
+        store.create_table(&table(p, "posts"), 2).await.unwrap(),
+        MetaInserted::AlreadyExists
+    );
+    assert_eq!(
+        store.create_table(&table(q, "posts"), 2).await.unwrap(),
+        MetaInserted::Created
+    );
+    assert_eq!(
+        store.create_table(&table(p, "b"), 2).await.unwrap(),
+        MetaInserted::Created
+    );
+    assert_eq!(
+        store.create_table(&table(p, "c"), 2).await.unwrap(),
+        MetaInserted::QuotaExceeded
+    );
+    assert_eq!(store.get_table(p, "posts").await.unwrap().unwrap(), t);
+    assert!(store.get_table(p, "nope").await.unwrap().is_none());
+    assert_eq!(store.list_tables(p).await.unwrap().len(), 2);
+    let mut changed = t.clone();
+    changed.version = 2;
+    assert!(store.update_table(&changed, 1).await.unwrap());
+    assert!(!store.update_table(&changed, 1).await.unwrap());
+    assert!(store.delete_table(p, "posts").await.unwrap());
+    assert!(!store.delete_table(p, "posts").await.unwrap());
+    assert!(store.get_table(q, "posts").await.unwrap().is_some());
+}
+
+/// Definitions: unique names per project, quota, delete.
+pub async fn definitions_metadata(store: &dyn RowStore) {
+    let p = Uuid::now_v7();
+    let d = |name: &str| DefinitionRecord {
+        project_id: p,
+        id: Uuid::now_v7(),
+        name: name.into(),
+        sql: "SELECT 1".into(),
+        public: false,
+        tables: vec!["t".into()],
+        created_at: 0,
+    };
+    let a = d("a");
+    assert_eq!(
+        store.insert_definition(&a, 2).await.unwrap(),
+        MetaInserted::Created
+    );
+    assert_eq!(
+        store.insert_definition(&d("a"), 2).await.unwrap(),
+        MetaInserted::AlreadyExists
+    );
+    assert_eq!(
+        store.insert_definition(&d("b"), 2).await.unwrap(),
+        MetaInserted::Created
+    );
+    assert_eq!(
+        store.insert_definition(&d("c"), 2).await.unwrap(),
+        MetaInserted::QuotaExceeded
+    );
+    assert_eq!(store.get_definition(p, a.id).await.unwrap().unwrap(), a);
+    assert!(store
+        .get_definition(Uuid::now_v7(), a.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.delete_definition(p, a.id).await.unwrap());
+    assert_eq!(store.list_definitions(p).await.unwrap().len(), 1);
+}
+
+/// Rows: conditional insert, ordered bucket slices both ways, CAS update and delete, counts.
+pub async fn rows_insert_scan_update_delete(store: &dyn RowStore) {
+    let t = table(Uuid::now_v7(), "r").key();
+    for i in 0u8..10 {
+        let r = store
+            .insert_row(&insert(t, 1, &[i], &[i, i], Vec::new()))
+            .await
+            .unwrap();
+        assert_eq!(r, RowWritten::Done);
+    }
+    assert_eq!(
+        store
+            .insert_row(&insert(t, 1, &[3], b"x", Vec::new()))
+            .await
+            .unwrap(),
+        RowWritten::Conflict
+    );
+    assert_eq!(store.count_rows(t).await.unwrap(), 10);
+    let rows = store
+        .scan_bucket(
+            t,
+            1,
+            &PkRange {
+                lower: Bound::Excluded(vec![2]),
+                upper: Bound::Included(vec![6]),
+            },
+            100,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.pk[0]).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
+    let rows = store
+        .scan_bucket(t, 1, &PkRange::all(), 3, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.pk[0]).collect::<Vec<_>>(),
+        vec![9, 8, 7]
+    );
+    assert!(store
+        .scan_bucket(t, 2, &PkRange::all(), 10, false)
+        .await
+        .unwrap()
+        .is_empty());
+    let got = store
+        .get_rows(
+            t,
+            &[
+                RowAddr {
+                    bucket: 1,
+                    pk: vec![4],
+                },
+                RowAddr {
+                    bucket: 0,
+                    pk: vec![4],
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, vec![Some(vec![4, 4]), None]);
+    let update = RowUpdate {
+        table: t,
+        addr: RowAddr {
+            bucket: 1,
+            pk: vec![4],
+        },
+        expected: vec![4, 4],
+        value: b"new".to_vec(),
+        old_entries: Vec::new(),
+        new_entries: Vec::new(),
+    };
+    assert_eq!(store.update_row(&update).await.unwrap(), RowWritten::Done);
+    assert_eq!(
+        store.update_row(&update).await.unwrap(),
+        RowWritten::Conflict
+    );
+    let delete = RowDelete {
+        table: t,
+        addr: RowAddr {
+            bucket: 1,
+            pk: vec![4],
+        },
+        expected: b"new".to_vec(),
+        entries: Vec::new(),
+    };
+    assert_eq!(store.delete_row(&delete).await.unwrap(), RowWritten::Done);
+    assert_eq!(
+        store.delete_row(&delete).await.unwrap(),
+        RowWritten::Conflict
+    );
+    assert_eq!(store.count_rows(t).await.unwrap(), 9);
+}
+
+/// Index entries: written with their row, ordered by (key, pk) for any key bytes, bounded
+/// slices, unique violations, moved by updates, removed by deletes.
+pub async fn index_entries_and_unique(store: &dyn RowStore) {
+    let t = table(Uuid::now_v7(), "i").key();
+    let keys: [&[u8]; 5] = [b"a", b"a\0", b"a\0b", b"b", b""];
+    for (i, k) in keys.iter().enumerate() {
+        let r = store
+            .insert_row(&insert(
+                t,
+                0,
+                &[i as u8],
+                b"v",
+                vec![entry("by_k", k, false), entry("uniq", &[i as u8], true)],
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r, RowWritten::Done);
+    }
+    let dup = store
+        .insert_row(&insert(t, 0, &[9], b"v", vec![entry("by_k", b"a", false)]))
+        .await
+        .unwrap();
+    assert_eq!(dup, RowWritten::Done, "a non-unique key may repeat");
+    let all = store
+        .scan_index(t, "by_k", &IndexRange::all(), 100, false)
+        .await
+        .unwrap();
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b"".to_vec(), vec![4]),
+        (b"a".to_vec(), vec![0]),
+        (b"a".to_vec(), vec![9]),
+        (b"a\0".to_vec(), vec![1]),
+        (b"a\0b".to_vec(), vec![2]),
+        (b"b".to_vec(), vec![3]),
+    ];
+    assert_eq!(all, expected);
+    let mut reversed = expected.clone();
+    reversed.reverse();
+    assert_eq!(
+        store
+            .scan_index(t, "by_k", &IndexRange::all(), 100, true)
+            .await
+            .unwrap(),
+        reversed
+    );
+    let eq_a = IndexRange {
+        lower: IndexBound::Key {
+            key: b"a".to_vec(),
+            inclusive: true,
+        },
+        upper: IndexBound::Key {
+            key: b"a".to_vec(),
+            inclusive: true,
+        },
+    };
+    assert_eq!(
+        store
+            .scan_index(t, "by_k", &eq_a, 100, false)
+            .await
+            .unwrap(),
+        expected[1..3].to_vec()
+    );
+    let after = IndexRange {
+        lower: IndexBound::Entry {
+            key: b"a".to_vec(),
+            pk: vec![0],
+        },
+        upper: IndexBound::Key {
+            key: b"b".to_vec(),
+            inclusive: false,
+        },
+    };
+    assert_eq!(
+        store
+            .scan_index(t, "by_k", &after, 100, false)
+            .await
+            .unwrap(),
+        expected[2..5].to_vec()
+    );
+    let gt_a = IndexRange {
+        lower: IndexBound::Key {
+            key: b"a".to_vec(),
+            inclusive: false,
+        },
+        upper: IndexBound::Unbounded,
+    };
+    assert_eq!(
+        store.scan_index(t, "by_k", &gt_a, 2, false).await.unwrap(),
+        expected[3..5].to_vec()
+    );
+    // Unique: another row may not take key [1]; the same row keeps it through an update.
+    let taken = store
+        .insert_row(&insert(t, 0, &[7], b"v", vec![entry("uniq", &[1], true)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        taken,
+        RowWritten::UniqueViolation {
+            index: "uniq".into()
+        }
+    );
+    let moved = store
+        .update_row(&RowUpdate {
+            table: t,
+            addr: RowAddr {
+                bucket: 0,
+                pk: vec![1],
+            },
+            expected: b"v".to_vec(),
+            value: b"w".to_vec(),
+            old_entries: vec![entry("by_k", b"a\0", false), entry("uniq", &[1], true)],
+            new_entries: vec![entry("by_k", b"z", false), entry("uniq", &[1], true)],
+        })
+        .await
+        .unwrap();
+    assert_eq!(moved, RowWritten::Done);
+    let all = store
+        .scan_index(t, "by_k", &IndexRange::all(), 100, false)
+        .await
+        .unwrap();
+    assert_eq!(all.last().unwrap(), &(b"z".to_vec(), vec![1]));
+    assert!(!all.contains(&(b"a\0".to_vec(), vec![1])));
+    store
+        .delete_row(&RowDelete {
+            table: t,
+            addr: RowAddr {
+                bucket: 0,
+                pk: vec![1],
+            },
+            expected: b"w".to_vec(),
+            entries: vec![entry("by_k", b"z", false), entry("uniq", &[1], true)],
+        })
+        .await
+        .unwrap();
+    let free = store
+        .insert_row(&insert(t, 0, &[7], b"v", vec![entry("uniq", &[1], true)]))
+        .await
+        .unwrap();
+    assert_eq!(free, RowWritten::Done);
+}
+
+/// Quotas per table and project; purge of a dropped table's rows and entries.
+pub async fn quota_and_purge(store: &dyn RowStore) {
+    let t = table(Uuid::now_v7(), "q").key();
+    let mut ins = insert(t, 0, &[0], b"v", vec![entry("k", b"x", false)]);
+    ins.quota.max_table_rows = 2;
+    for i in 0u8..2 {
+        ins.addr.pk = vec![i];
+        assert_eq!(store.insert_row(&ins).await.unwrap(), RowWritten::Done);
+    }
+    ins.addr.pk = vec![2];
+    assert_eq!(
+        store.insert_row(&ins).await.unwrap(),
+        RowWritten::QuotaExceeded
+    );
+    let mut total = 0;
+    loop {
+        let n = store.purge_rows(t, 4, 1).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert!(total >= 2);
+    assert!(store
+        .scan_bucket(t, 0, &PkRange::all(), 10, false)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .scan_index(t, "k", &IndexRange::all(), 10, false)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.count_rows(t).await.unwrap(), 0);
+}
+
+/// Concurrent inserts of one pk: exactly one wins.
+pub async fn concurrent_inserts_one_winner(store: Arc<dyn RowStore>) {
+    let t = table(Uuid::now_v7(), "c").key();
+    let mut tasks = Vec::new();
+    for i in 0u8..16 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_row(&insert(t, 0, b"same", &[i], Vec::new()))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut done = 0;
+    for task in tasks {
+        if task.await.unwrap() == RowWritten::Done {
+            done += 1;
+        }
+    }
+    assert_eq!(done, 1);
+}
+
+pub async fn run_all(store: Arc<dyn RowStore>) {
+    tables_metadata(store.as_ref()).await;
+    definitions_metadata(store.as_ref()).await;
+    rows_insert_scan_update_delete(store.as_ref()).await;
+    index_entries_and_unique(store.as_ref()).await;
+    quota_and_purge(store.as_ref()).await;
+    concurrent_inserts_one_winner(store).await;
+}
