@@ -48,11 +48,13 @@ pub type Reply<T> = RpcReplyPort<Result<T, DomainError>>;
 pub enum ShardMessage {
     Get {
         session_id: Uuid,
-        reply: Reply<Option<Arc<SessionState>>>,
+        /// Also hand out the external id (Bearer paths); introspection does not need it.
+        with_user: bool,
+        reply: Reply<Option<SessionState>>,
     },
     GetMany {
         session_ids: Vec<Uuid>,
-        reply: Reply<Vec<Option<Arc<SessionState>>>>,
+        reply: Reply<Vec<Option<SessionState>>>,
     },
     Create {
         session: Box<Session>,
@@ -79,6 +81,30 @@ pub enum ShardMessage {
     Crash { reply: Reply<()> },
 }
 
+/// A cached session, stored inline in the shard's map: no allocation of its own but the
+/// external id (≈ 120 bytes plus the map's slack, against ~500 for the full record).
+struct Cached {
+    project_id: Uuid,
+    end_user_id: Uuid,
+    counter: u64,
+    rotated_at: UnixSecs,
+    access_expires_at: UnixSecs,
+    prev_access_expires_at: UnixSecs,
+    refresh_expires_at: UnixSecs,
+    absolute_expires_at: UnixSecs,
+    key: u16,
+    revoked: bool,
+    external_id: Box<str>,
+}
+
+impl Cached {
+    fn expires_at(&self) -> UnixSecs {
+        self.refresh_expires_at
+            .max(self.access_expires_at)
+            .min(self.absolute_expires_at.max(self.access_expires_at))
+    }
+}
+
 /// Immutable configuration of one shard.
 pub struct SessionShard;
 
@@ -94,33 +120,71 @@ pub struct ShardState {
     label: String,
     store: Arc<dyn Store>,
     metrics: EngineMetrics,
-    cache: HashMap<Uuid, Arc<SessionState>>,
-    /// Key ids are few: one shared string each instead of one per cached session.
+    cache: HashMap<Uuid, Cached>,
+    /// Key ids are few: cached sessions refer to them by index.
     key_ids: Vec<Arc<str>>,
     cache_capacity: usize,
     buckets: Buckets,
 }
 
 impl ShardState {
-    fn key_id(&mut self, key_id: &str) -> Arc<str> {
-        if let Some(k) = self.key_ids.iter().find(|k| &***k == key_id) {
-            return k.clone();
+    fn key_index(&mut self, key_id: &str) -> u16 {
+        if let Some(i) = self.key_ids.iter().position(|k| &**k == key_id) {
+            return i as u16;
         }
-        let k: Arc<str> = key_id.into();
-        self.key_ids.push(k.clone());
-        k
+        self.key_ids.push(key_id.into());
+        // Key ids come from the server-secret file: a handful, never 65,536.
+        (self.key_ids.len() - 1).min(usize::from(u16::MAX)) as u16
     }
 
-    fn cache_put(&mut self, session: &Session) -> Arc<SessionState> {
-        if self.cache.len() >= self.cache_capacity && !self.cache.contains_key(&session.id) {
+    fn cache_put(&mut self, s: &Session) {
+        if self.cache.len() >= self.cache_capacity && !self.cache.contains_key(&s.id) {
             if let Some(victim) = self.cache.keys().next().copied() {
                 self.cache.remove(&victim);
             }
         }
-        let key_id = self.key_id(&session.key_id);
-        let state = Arc::new(SessionState::of(session, key_id));
-        self.cache.insert(session.id, state.clone());
-        state
+        let key = self.key_index(&s.key_id);
+        self.cache.insert(
+            s.id,
+            Cached {
+                project_id: s.project_id,
+                end_user_id: s.end_user_id,
+                counter: s.counter,
+                rotated_at: s.rotated_at,
+                access_expires_at: s.access_expires_at,
+                prev_access_expires_at: s.prev_access_expires_at,
+                refresh_expires_at: s.refresh_expires_at,
+                absolute_expires_at: s.absolute_expires_at,
+                key,
+                revoked: s.revoked_at.is_some(),
+                external_id: s.external_id.as_str().into(),
+            },
+        );
+    }
+
+    fn view(&self, id: Uuid, c: &Cached, with_user: bool) -> SessionState {
+        SessionState {
+            id,
+            project_id: c.project_id,
+            end_user_id: c.end_user_id,
+            external_id: if with_user {
+                c.external_id.clone()
+            } else {
+                Box::default()
+            },
+            key_id: self
+                .key_ids
+                .get(usize::from(c.key))
+                .cloned()
+                .unwrap_or_else(|| Arc::from("")),
+            counter: c.counter,
+            rotated_at: c.rotated_at,
+            access_expires_at: c.access_expires_at,
+            prev_access_expires_at: c.prev_access_expires_at,
+            refresh_expires_at: c.refresh_expires_at,
+            absolute_expires_at: c.absolute_expires_at,
+            revoked: c.revoked,
+        }
     }
 
     fn publish_size(&self) {
@@ -130,12 +194,19 @@ impl ShardState {
             .set(self.cache.len() as i64);
     }
 
-    async fn state(&mut self, id: Uuid) -> Result<Option<Arc<SessionState>>, DomainError> {
-        if let Some(s) = self.cache.get(&id) {
-            return Ok(Some(s.clone()));
+    async fn state(
+        &mut self,
+        id: Uuid,
+        with_user: bool,
+    ) -> Result<Option<SessionState>, DomainError> {
+        if let Some(c) = self.cache.get(&id) {
+            return Ok(Some(self.view(id, c, with_user)));
         }
         match self.store.get_session(id).await? {
-            Some(s) => Ok(Some(self.cache_put(&s))),
+            Some(s) => {
+                self.cache_put(&s);
+                Ok(self.cache.get(&id).map(|c| self.view(id, c, with_user)))
+            }
             None => Ok(None),
         }
     }
@@ -284,15 +355,19 @@ impl Actor for SessionShard {
         state: &mut ShardState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ShardMessage::Get { session_id, reply } => {
-                let out = state.state(session_id).await;
+            ShardMessage::Get {
+                session_id,
+                with_user,
+                reply,
+            } => {
+                let out = state.state(session_id, with_user).await;
                 answer(reply, out);
             }
             ShardMessage::GetMany { session_ids, reply } => {
                 let mut out = Vec::with_capacity(session_ids.len());
                 let mut failed = None;
                 for id in session_ids {
-                    match state.state(id).await {
+                    match state.state(id, false).await {
                         Ok(s) => out.push(s),
                         Err(e) => {
                             failed = Some(e);

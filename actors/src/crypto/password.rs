@@ -42,6 +42,22 @@ fn hasher() -> Argon2<'static> {
     Argon2::default()
 }
 
+/// Argon2 runs at the lowest CPU priority (SCHED_BATCH, nice 19): on a small machine a login
+/// storm then takes only the CPU that introspection leaves over, instead of doubling its
+/// latency. Logins alone still get every core they are allowed. Best effort: a platform
+/// that refuses keeps the normal priority.
+fn lower_priority() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
+    {
+        tracing::warn!(error = ?e, "cannot lower the argon2 threads' priority");
+    }
+}
+
 fn hash_now(password: &[u8]) -> Result<String, PoolError> {
     let mut salt = [0u8; 16];
     fill_random(&mut salt);
@@ -74,6 +90,7 @@ impl PasswordPool {
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
+                    lower_priority();
                     while let Ok(job) = rx.recv() {
                         job();
                     }

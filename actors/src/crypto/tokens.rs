@@ -80,7 +80,8 @@ pub fn parse(token: &str, kind: TokenKind) -> Option<ParsedToken> {
 #[derive(Clone)]
 pub struct ServerSecrets {
     current: String,
-    keys: HashMap<String, Vec<u8>>,
+    /// Keyed HMAC states: cloning one skips the two key-schedule compressions per token.
+    keys: HashMap<String, Hmac<Sha256>>,
 }
 
 impl std::fmt::Debug for ServerSecrets {
@@ -128,7 +129,9 @@ impl ServerSecrets {
                 return Err(SecretFileError::Malformed { line: i + 1 });
             }
             current.get_or_insert_with(|| kid.to_string());
-            keys.insert(kid.to_string(), key);
+            let mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+                .map_err(|_| SecretFileError::Malformed { line: i + 1 })?;
+            keys.insert(kid.to_string(), mac);
         }
         let current = current.ok_or(SecretFileError::Empty)?;
         Ok(Self { current, keys })
@@ -166,8 +169,7 @@ impl ServerSecrets {
         session_id: Uuid,
         counter: u64,
     ) -> Option<[u8; 32]> {
-        let key = self.keys.get(key_id)?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).ok()?;
+        let mut mac = self.keys.get(key_id)?.clone();
         mac.update(MAC_CONTEXT);
         mac.update(&[kind.tag()]);
         mac.update(session_id.as_bytes());

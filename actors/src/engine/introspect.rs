@@ -2,7 +2,6 @@
 //! HMAC, and one shard round trip per token (batched per shard), no store write ever.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -16,7 +15,7 @@ use crate::tenant::ProjectView;
 /// An active access token: its session and when this token expires.
 #[derive(Clone, Debug)]
 pub struct Active {
-    pub session: Arc<SessionState>,
+    pub session: SessionState,
     pub expires_at: UnixSecs,
 }
 
@@ -62,10 +61,20 @@ impl Engine {
         project: &ProjectView,
         token: &str,
     ) -> Result<Option<Active>, DomainError> {
+        self.active(project, token, false).await
+    }
+
+    /// The active session of an access token; `with_user` also fetches its external id.
+    pub(super) async fn active(
+        &self,
+        project: &ProjectView,
+        token: &str,
+        with_user: bool,
+    ) -> Result<Option<Active>, DomainError> {
         let Some((parsed, kid)) = self.verified(token) else {
             return Ok(None);
         };
-        let Some(session) = self.get_session(parsed.session_id).await? else {
+        let Some(session) = self.get_session(parsed.session_id, with_user).await? else {
             return Ok(None);
         };
         Ok(
@@ -77,15 +86,15 @@ impl Engine {
     }
 
     /// Answers in request order; tokens are grouped per owner shard, one call per shard.
-    pub async fn introspect_batch(
+    pub async fn introspect_batch<T: AsRef<str>>(
         &self,
         project: &ProjectView,
-        tokens: &[String],
+        tokens: &[T],
     ) -> Result<Vec<Option<Active>>, DomainError> {
         let mut out: Vec<Option<Active>> = vec![None; tokens.len()];
         let mut per_shard: HashMap<usize, Vec<(usize, ParsedToken, &str)>> = HashMap::new();
         for (i, t) in tokens.iter().enumerate() {
-            if let Some((parsed, kid)) = self.verified(t) {
+            if let Some((parsed, kid)) = self.verified(t.as_ref()) {
                 let shard = self.shard_for(&session_key(parsed.session_id))?;
                 per_shard.entry(shard).or_default().push((i, parsed, kid));
             }

@@ -241,9 +241,14 @@ impl Engine {
     async fn get_session(
         &self,
         session_id: uuid::Uuid,
-    ) -> Result<Option<Arc<SessionState>>, DomainError> {
-        self.session_shard_call(session_id, |reply| ShardMessage::Get { session_id, reply })
-            .await
+        with_user: bool,
+    ) -> Result<Option<SessionState>, DomainError> {
+        self.session_shard_call(session_id, |reply| ShardMessage::Get {
+            session_id,
+            with_user,
+            reply,
+        })
+        .await
     }
 
     pub(crate) fn security_event(&self, event: &'static str) {

@@ -2,7 +2,6 @@
 //! session listing and revocation, password change.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -259,8 +258,8 @@ impl Engine {
         &self,
         project: &ProjectView,
         access_token: &str,
-    ) -> Result<Arc<SessionState>, DomainError> {
-        match self.introspect(project, access_token).await? {
+    ) -> Result<SessionState, DomainError> {
+        match self.active(project, access_token, true).await? {
             Some(active) => Ok(active.session),
             None => Err(DomainError::InvalidSession),
         }
@@ -306,7 +305,7 @@ impl Engine {
         session_id: Uuid,
         owner: Option<Uuid>,
     ) -> Result<bool, DomainError> {
-        let Some(s) = self.get_session(session_id).await? else {
+        let Some(s) = self.get_session(session_id, false).await? else {
             return Ok(false);
         };
         if s.project_id != project_id || owner.is_some_and(|o| o != s.end_user_id) {

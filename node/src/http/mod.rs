@@ -117,6 +117,12 @@ impl Request {
     /// The body as JSON. A body sent as something other than JSON is 415; an empty or
     /// malformed one is the 422 validation shape.
     pub fn json(&self) -> Result<serde_json::Value, ApiError> {
+        self.check_content_type()?;
+        validation::parse_json(&self.body)
+    }
+
+    /// 415 for a body sent as something other than JSON.
+    pub fn check_content_type(&self) -> Result<(), ApiError> {
         if let Some(ct) = self.header("content-type") {
             let mime = ct.split(';').next().unwrap_or("").trim();
             let is_json = mime.eq_ignore_ascii_case("application/json")
@@ -125,14 +131,23 @@ impl Request {
                 return Err(ApiError::code(Code::UnsupportedMediaType));
             }
         }
-        validation::parse_json(&self.body)
+        Ok(())
     }
 }
 
 /// `2026-02-04T13:00:00Z`: UTC, whole seconds, exactly as the seed writes times.
 pub fn format_time(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    use chrono::{Datelike, Timelike};
+    // Plain integer formatting: chrono's `format` parses its pattern on every call, which
+    // showed in the batch-introspection profile (one time per active token).
+    let t = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }

@@ -136,7 +136,7 @@ pub async fn session(
     state: &AppState,
     req: &Request,
     project: &ProjectView,
-) -> Result<Arc<commonrock_actors::model::SessionState>, ApiError> {
+) -> Result<commonrock_actors::model::SessionState, ApiError> {
     let token = req.bearer().ok_or_else(ApiError::invalid_session)?;
     Ok(state.engine.authenticate(project, token).await?)
 }
