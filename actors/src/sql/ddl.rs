@@ -1,4 +1,4 @@
-//! Table DDL of the admin API: CREATE TABLE, CREATE [UNIQUE] INDEX, ALTER TABLE ... ADD
+//! Table DDL of the admin API: CREATE TABLE, CREATE \[UNIQUE\] INDEX, ALTER TABLE ... ADD
 //! COLUMN, DROP TABLE. Parsed with the engine's sqlparser; applied to the row store's metadata
 //! (GlueSQL never runs DDL: tables live in the store, per project).
 

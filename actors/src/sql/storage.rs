@@ -1,6 +1,6 @@
 //! GlueSQL's synchronous storage traits over the async [`RowStore`], for one statement of one
 //! project on one SQL-pool thread. Reads are prefetched in pages; every row handed to the
-//! engine passes [`Control::tick`], which enforces the deadline, cancellation and the
+//! engine passes `Control::tick`, which enforces the deadline, cancellation and the
 //! per-statement row and byte caps, so a runaway statement stops reading and frees its thread.
 
 use std::cell::RefCell;

@@ -262,6 +262,10 @@ impl Env<'_> {
     }
 
     fn start_node(&self, store: &StoreKind, log: &str) -> Result<Server, String> {
+        self.start_node_with(store, log, &[])
+    }
+
+    fn start_node_with(&self, store: &StoreKind, log: &str, extra: &[&str]) -> Result<Server, String> {
         let mut cmd = Command::new(self.bin("commonrock"));
         cmd.args([
             "serve",
@@ -273,7 +277,8 @@ impl Env<'_> {
         ])
         .arg("--secret-file")
         .arg(&self.secret)
-        .args(store.args());
+        .args(store.args())
+        .args(extra);
         // Production's default log level: the node's own per-request log is part of its cost.
         cmd.env_remove("COMMONROCK_ADMIN_TOKEN");
         Server::start(
@@ -657,28 +662,50 @@ fn run(args: &Args) -> Result<(), String> {
         data_dir: scratch.join("data"),
     };
     results["embedded"] = json!({ "seeding": seed(&env, &embedded, &tokens, "embedded")? });
+    // Memory per cached session: the same two passes over every session on a node whose
+    // session cache holds one entry, then on a node that caches them all. Store page cache,
+    // thread stacks and allocator slack are the same in both, so the difference is the cache.
+    say("memory: two passes over every session with the session cache off (control)");
+    let control = env.start_node_with(
+        &embedded,
+        "node-embedded-control.log",
+        &["--session-cache", "1"],
+    )?;
+    let cc = creds(&control)?;
+    let pass = |node: &Server, c: &Creds| -> Result<Run, String> {
+        let run = env.loadgen(
+            node.pid(),
+            &with(
+                introspect_args(node, Some(c), &tokens, "batch:1000"),
+                &["--once", "--connections", "2"],
+            ),
+        )?;
+        run.check("pass over every session");
+        Ok(run)
+    };
+    pass(&control, &cc)?;
+    pass(&control, &cc)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_control = proc_stats::rss_kib(control.pid()).unwrap_or(0);
+    control.stop()?;
+
     let node = env.start_node(&embedded, "node-embedded.log")?;
     let c = creds(&node)?;
     lift_login_limits(&node, &c)?;
     signup(&node, &c, LOGIN_USER, LOGIN_PASSWORD)?;
 
-    say("memory: one pass over every session (batch of 1000)");
-    std::thread::sleep(Duration::from_millis(500));
+    say("memory: two passes over every session, all cached");
     let rss_before = proc_stats::rss_kib(node.pid()).unwrap_or(0);
-    let first_pass = env.loadgen(
-        node.pid(),
-        &with(
-            introspect_args(&node, Some(&c), &tokens, "batch:1000"),
-            &["--once", "--connections", "2"],
-        ),
-    )?;
-    first_pass.check("first pass");
+    let first_pass = pass(&node, &c)?;
+    pass(&node, &c)?;
     std::thread::sleep(Duration::from_millis(500));
     let rss_after = proc_stats::rss_kib(node.pid()).unwrap_or(0);
     let seeded = first_pass.summary.items_per_s * first_pass.summary.measured_s;
-    let bytes_per_session = (rss_after as f64 - rss_before as f64) * 1024.0 / seeded.max(1.0);
+    let bytes_per_session =
+        (rss_after as f64 - rss_control as f64) * 1024.0 / seeded.max(1.0);
     results["embedded"]["memory"] = json!({
         "rss_before_kib": rss_before, "rss_after_kib": rss_after,
+        "rss_control_kib": rss_control,
         "sessions": seeded.round(), "bytes_per_session": bytes_per_session,
         "first_pass": to_value(&first_pass),
     });
