@@ -4,6 +4,7 @@
 
 pub mod migrate;
 pub mod options;
+pub mod rows;
 pub mod store;
 
 pub use options::{CqlOptions, Replication};

@@ -17,11 +17,18 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Never edit a released one: add the next.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    cql: include_str!("../schema/001_initial.cql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        cql: include_str!("../schema/001_initial.cql"),
+    },
+    Migration {
+        version: 2,
+        name: "sql_rows",
+        cql: include_str!("../schema/002_sql_rows.cql"),
+    },
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerKind {
@@ -183,7 +190,9 @@ mod tests {
     fn migration_files_split_into_qualified_statements() {
         let stmts = statements(MIGRATIONS[0].cql, "ks_test");
         assert!(stmts.len() >= 9, "{} statements", stmts.len());
-        for s in &stmts {
+        let rows = statements(MIGRATIONS[1].cql, "ks_test");
+        assert_eq!(rows.len(), 8, "{rows:?}");
+        for s in stmts.iter().chain(&rows) {
             assert!(s.starts_with("CREATE TABLE IF NOT EXISTS ks_test."), "{s}");
             assert!(!s.contains("{keyspace}"));
             assert!(!s.contains("ALLOW FILTERING"));

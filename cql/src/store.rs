@@ -65,19 +65,21 @@ struct Statements {
 }
 
 pub struct CqlStore {
-    session: CqlSession,
+    pub(crate) session: CqlSession,
     st: Statements,
+    /// The simple DB's statements (`RowStore`, in `rows.rs`).
+    pub(crate) rows: crate::rows::RowStatements,
     server: ServerKind,
     lwt: IntCounterVec,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
 /// A timeout is an unknown outcome and must surface as such; everything else the driver
 /// reports means the store could not be reached or refused the request.
-fn exec_error(e: ExecutionError) -> StoreError {
+pub(crate) fn exec_error(e: ExecutionError) -> StoreError {
     match e {
         ExecutionError::RequestTimeout(_) => StoreError::Timeout,
         other => {
@@ -91,11 +93,11 @@ fn exec_error(e: ExecutionError) -> StoreError {
     }
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
@@ -149,6 +151,7 @@ impl CqlStore {
             .await
             .map_err(StoreError::Unavailable)?;
         let st = prepare_all(&session, &opts.keyspace).await?;
+        let rows = crate::rows::prepare(&session, &opts.keyspace).await?;
         let lwt = IntCounterVec::new(
             Opts::new(
                 "commonrock_store_lwt_total",
@@ -163,6 +166,7 @@ impl CqlStore {
         Ok(CqlStore {
             session,
             st,
+            rows,
             server,
             lwt,
         })
@@ -177,7 +181,7 @@ impl CqlStore {
         &self.session
     }
 
-    async fn run(
+    pub(crate) async fn run(
         &self,
         statement: &PreparedStatement,
         values: impl SerializeRow,
@@ -188,7 +192,7 @@ impl CqlStore {
             .map_err(exec_error)
     }
 
-    async fn conditional(
+    pub(crate) async fn conditional(
         &self,
         op: &'static str,
         statement: &PreparedStatement,
@@ -202,7 +206,7 @@ impl CqlStore {
     }
 
     /// The single `data` column of at most one row.
-    async fn one_document<T: DeserializeOwned>(
+    pub(crate) async fn one_document<T: DeserializeOwned>(
         &self,
         statement: &PreparedStatement,
         values: impl SerializeRow,
@@ -230,7 +234,7 @@ impl CqlStore {
     }
 
     /// Every `data` document a (possibly multi-page) query returns.
-    async fn all_documents<T: DeserializeOwned>(
+    pub(crate) async fn all_documents<T: DeserializeOwned>(
         &self,
         statement: &PreparedStatement,
         values: impl SerializeRow,

@@ -1,0 +1,274 @@
+//! The `RowStore` (simple DB) conformance suite against a real CQL server
+//! (`scripts/cql-server start`, which `scripts/check` runs): the checks the embedded store
+//! passes.
+
+use std::sync::Arc;
+
+use commonrock_actors::store::rows::{
+    IndexBound, IndexEntry, IndexRange, PkRange, RowAddr, RowInsert, RowQuota, RowStore, RowUpdate,
+    RowWritten, TableKey,
+};
+use commonrock_actors::store::rows_conformance;
+use commonrock_cql::{CqlOptions, CqlStore};
+
+fn nodes() -> Vec<String> {
+    let nodes = std::env::var("COMMONROCK_TEST_CQL_NODES").expect(
+        "the CQL store tests need a CQL server: run `scripts/check`, or \
+         `eval \"$(scripts/cql-server start)\"` before `cargo test`",
+    );
+    nodes.split(',').map(str::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_store_passes_the_row_store_suite() {
+    let opts = CqlOptions::new(nodes(), "cr_cql_rows");
+    let store = CqlStore::connect(&opts, &prometheus::Registry::new())
+        .await
+        .expect("connects and migrates");
+    let store: Arc<dyn RowStore> = Arc::new(store);
+    rows_conformance::run_all(store).await;
+}
+
+fn key(project_id: uuid::Uuid) -> TableKey {
+    TableKey {
+        project_id,
+        table_id: uuid::Uuid::now_v7(),
+    }
+}
+
+fn insert(t: TableKey, pk: Vec<u8>, entries: Vec<IndexEntry>) -> RowInsert {
+    RowInsert {
+        table: t,
+        addr: RowAddr { bucket: 0, pk },
+        value: b"v".to_vec(),
+        index_entries: entries,
+        quota: RowQuota {
+            max_table_rows: 10_000,
+            max_project_rows: 10_000,
+        },
+    }
+}
+
+fn entry(index: &str, key: &[u8], unique: bool) -> IndexEntry {
+    IndexEntry {
+        index: index.into(),
+        key: key.to_vec(),
+        unique,
+    }
+}
+
+/// What the CQL layout adds: reads past one page, index reads merged over the index's
+/// sub-partitions and resumed at an entry, UNIQUE values (even empty ones) moved by updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_rows_page_merge_and_move_unique_values() {
+    let opts = CqlOptions::new(nodes(), "cr_cql_rows");
+    let store = CqlStore::connect(&opts, &prometheus::Registry::new())
+        .await
+        .expect("connects and migrates");
+    let t = key(uuid::Uuid::now_v7());
+    let n: u16 = 1200;
+    let mut tasks = Vec::new();
+    let store = Arc::new(store);
+    for i in 0..n {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let k = [(i % 7) as u8];
+            store
+                .insert_row(&insert(
+                    t,
+                    i.to_be_bytes().to_vec(),
+                    vec![entry("by_k", &k, false)],
+                ))
+                .await
+                .unwrap()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), RowWritten::Done);
+    }
+    assert_eq!(store.count_rows(t).await.unwrap(), u64::from(n));
+    let rows = store
+        .scan_bucket(t, 0, &PkRange::all(), 5000, false)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), usize::from(n), "more than one page");
+    assert!(rows.windows(2).all(|w| w[0].pk < w[1].pk));
+
+    // The whole index, 100 entries at a time, resumed after the last entry seen.
+    let mut seen: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    loop {
+        let lower = match seen.last() {
+            Some((k, pk)) => IndexBound::Entry {
+                key: k.clone(),
+                pk: pk.clone(),
+            },
+            None => IndexBound::Unbounded,
+        };
+        let range = IndexRange {
+            lower,
+            upper: IndexBound::Unbounded,
+        };
+        let page = store
+            .scan_index(t, "by_k", &range, 100, false)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), usize::from(n));
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "ordered by (key, pk)");
+    let back = store
+        .scan_index(t, "by_k", &IndexRange::all(), 10, true)
+        .await
+        .unwrap();
+    let mut tail = seen[seen.len() - 10..].to_vec();
+    tail.reverse();
+    assert_eq!(back, tail);
+
+    // UNIQUE: an empty value, moved to a taken value (refused) and to a free one.
+    let u = key(uuid::Uuid::now_v7());
+    let a = insert(u, vec![1], vec![entry("email", b"", true)]);
+    let b = insert(u, vec![2], vec![entry("email", b"b", true)]);
+    assert_eq!(store.insert_row(&a).await.unwrap(), RowWritten::Done);
+    assert_eq!(store.insert_row(&b).await.unwrap(), RowWritten::Done);
+    let mut again = insert(u, vec![3], vec![entry("email", b"", true)]);
+    assert_eq!(
+        store.insert_row(&again).await.unwrap(),
+        RowWritten::UniqueViolation {
+            index: "email".into()
+        }
+    );
+    let to = |value: &[u8], key: &[u8]| RowUpdate {
+        table: u,
+        addr: RowAddr {
+            bucket: 0,
+            pk: vec![1],
+        },
+        expected: b"v".to_vec(),
+        value: value.to_vec(),
+        old_entries: vec![entry("email", b"", true)],
+        new_entries: vec![entry("email", key, true)],
+    };
+    assert_eq!(
+        store.update_row(&to(b"w", b"b")).await.unwrap(),
+        RowWritten::UniqueViolation {
+            index: "email".into()
+        }
+    );
+    assert_eq!(
+        store.update_row(&to(b"w", b"c")).await.unwrap(),
+        RowWritten::Done
+    );
+    // The empty value is free again; the pk-3 insert's pk claim was released on its refusal.
+    again.index_entries = vec![entry("email", b"", true)];
+    assert_eq!(store.insert_row(&again).await.unwrap(), RowWritten::Done);
+    let got = store
+        .get_rows(
+            u,
+            &[
+                RowAddr {
+                    bucket: 0,
+                    pk: vec![1],
+                },
+                RowAddr {
+                    bucket: 0,
+                    pk: vec![3],
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, vec![Some(b"w".to_vec()), Some(b"v".to_vec())]);
+    let entries = store
+        .scan_index(u, "email", &IndexRange::all(), 10, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        entries,
+        vec![
+            (b"".to_vec(), vec![3]),
+            (b"b".to_vec(), vec![2]),
+            (b"c".to_vec(), vec![1]),
+        ]
+    );
+}
+
+/// Claims left by a write that died between its claims and its batch: an old pk claim without
+/// its row, and an old UNIQUE claim whose owner holds no pk claim, are taken over; fresh ones
+/// are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_rows_take_over_abandoned_claims() {
+    let opts = CqlOptions::new(nodes(), "cr_cql_rows");
+    let store = CqlStore::connect(&opts, &prometheus::Registry::new())
+        .await
+        .expect("connects and migrates");
+    let t = key(uuid::Uuid::now_v7());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let claim = |pk: &'static [u8], ts: i64| {
+        let session = store.session();
+        async move {
+            session
+                .query_unpaged(
+                    "INSERT INTO cr_cql_rows.sql_row_claims (project_id, table_id, pk, digest, ts) \
+                     VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
+                    (t.project_id, t.table_id, pk, vec![0u8; 32], ts),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    claim(b"fresh", now).await;
+    claim(b"old", now - 120_000_000).await;
+    store
+        .session()
+        .query_unpaged(
+            "INSERT INTO cr_cql_rows.sql_unique_claims (project_id, table_id, index_name, key, \
+             owner, ts) VALUES (?, ?, 'email', ?, ?, ?) IF NOT EXISTS",
+            (
+                t.project_id,
+                t.table_id,
+                b"x".to_vec(),
+                b"gone".to_vec(),
+                now - 120_000_000,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .insert_row(&insert(t, b"fresh".to_vec(), Vec::new()))
+            .await
+            .unwrap(),
+        RowWritten::Conflict,
+        "a fresh claim may be an insert in flight"
+    );
+    let ins = insert(t, b"old".to_vec(), vec![entry("email", b"x", true)]);
+    assert_eq!(store.insert_row(&ins).await.unwrap(), RowWritten::Done);
+    assert_eq!(
+        store
+            .get_rows(
+                t,
+                &[RowAddr {
+                    bucket: 0,
+                    pk: b"old".to_vec()
+                }]
+            )
+            .await
+            .unwrap(),
+        vec![Some(b"v".to_vec())]
+    );
+    let mut other = insert(t, b"new".to_vec(), vec![entry("email", b"x", true)]);
+    assert_eq!(
+        store.insert_row(&other).await.unwrap(),
+        RowWritten::UniqueViolation {
+            index: "email".into()
+        }
+    );
+    other.index_entries.clear();
+    assert_eq!(store.insert_row(&other).await.unwrap(), RowWritten::Done);
+}
