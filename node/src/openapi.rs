@@ -9,6 +9,7 @@ use crate::api::public::end_users::{
     CredentialsBody, EndUserRef, PasswordBody, RefreshBody, StatusOk, TokenResponse,
 };
 use crate::api::public::sessions::{Revoked, SessionList, SessionView};
+use crate::api::sql::{ExecuteBody, ExecuteResult, SqlWarning};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +29,8 @@ use crate::api::public::sessions::{Revoked, SessionList, SessionView};
         crate::api::public::sessions::revoke_others_doc,
         crate::api::introspection::introspect,
         crate::api::introspection::introspect_batch,
+        crate::api::sql::execute_public_doc,
+        crate::api::sql::execute_secret_doc,
     ),
     components(schemas(
         TokenResponse,
@@ -42,7 +45,10 @@ use crate::api::public::sessions::{Revoked, SessionList, SessionView};
         RefreshBody,
         PasswordBody,
         IntrospectBody,
-        BatchBody
+        BatchBody,
+        ExecuteBody,
+        ExecuteResult,
+        SqlWarning
     )),
     modifiers(&Credentials)
 )]
@@ -87,6 +93,8 @@ mod tests {
             "/{slug}/v1/public/end-users/login",
             "/{slug}/v1/sessions/introspect",
             "/{slug}/v1/sessions/introspect/batch",
+            "/{slug}/v1/public/sql/execute",
+            "/{slug}/v1/sql/execute",
         ] {
             assert!(doc["paths"][path].is_object(), "{path} documented");
         }

@@ -12,7 +12,9 @@ use bytes::Bytes;
 use commonrock_actors::crypto::secrets::sha256;
 use commonrock_actors::crypto::tokens::ServerSecrets;
 use commonrock_actors::metrics::EngineMetrics;
+use commonrock_actors::sql::{SqlConfig, SqlEngine};
 use commonrock_actors::store::embedded::EmbeddedStore;
+use commonrock_actors::store::rows::RowStore;
 use commonrock_actors::store::Store;
 use commonrock_actors::{Engine, EngineConfig};
 use commonrock_cluster::{Membership, NodeId, Ring};
@@ -85,6 +87,14 @@ pub async fn open_store(
     config: &Config,
     registry: &prometheus::Registry,
 ) -> Result<Arc<dyn Store>, StartError> {
+    Ok(open_stores(config, registry).await?.0)
+}
+
+/// The store, and the same store as the simple DB's row storage when it has one.
+pub async fn open_stores(
+    config: &Config,
+    registry: &prometheus::Registry,
+) -> Result<(Arc<dyn Store>, Option<Arc<dyn RowStore>>), StartError> {
     match config.store {
         StoreKind::Embedded => {
             let dir = config.data_dir.clone();
@@ -94,7 +104,8 @@ pub async fn open_store(
                 .map_err(|e| StartError::Store(e.to_string()))?;
             let store = Arc::new(store);
             store.spawn_sweeper(Duration::from_secs(60));
-            Ok(store)
+            let rows: Arc<dyn RowStore> = store.clone();
+            Ok((store, Some(rows)))
         }
         StoreKind::Scylla => {
             let opts = commonrock_cql::CqlOptions {
@@ -108,9 +119,32 @@ pub async fn open_store(
             let store = commonrock_cql::CqlStore::connect(&opts, registry)
                 .await
                 .map_err(|e| StartError::Store(e.to_string()))?;
-            Ok(Arc::new(store))
+            let store = Arc::new(store);
+            let rows: Arc<dyn RowStore> = store.clone();
+            Ok((store, Some(rows)))
         }
     }
+}
+
+/// Context of the key that signs keyset cursors (derived from the server secret, so every node
+/// sharing the secret file accepts every other node's cursors).
+const SQL_CURSOR_KEY_CONTEXT: &[u8] = b"commonrock/sql-cursor-key/v1";
+
+/// The simple DB's engine on the node's row store.
+fn start_sql(
+    config: &Config,
+    rows: Arc<dyn RowStore>,
+    secrets: &ServerSecrets,
+    registry: &prometheus::Registry,
+) -> Result<SqlEngine, StartError> {
+    let sql_config = SqlConfig {
+        max_rows: config.sql_max_rows,
+        default_limit: SqlConfig::default().default_limit.min(config.sql_max_rows),
+        ..SqlConfig::default()
+    };
+    let key = secrets.derive_key(SQL_CURSOR_KEY_CONTEXT);
+    SqlEngine::new(rows, sql_config, &key, registry)
+        .map_err(|e| StartError::Engine(format!("cannot start the sql engine: {e}")))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -126,13 +160,23 @@ fn serve(
     listener: TcpListener,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    // `warp::query::raw()` rejects a request without a query string: fall back to "".
+    let query = warp::filters::query::raw()
+        .or(warp::any().map(String::new))
+        .unify();
     let filter = warp::method()
         .and(warp::path::full())
+        .and(query)
         .and(warp::header::headers_cloned())
         .and(warp::addr::remote())
         .and(warp::body::stream())
         .then(
-            move |method, path: warp::path::FullPath, headers, remote: Option<SocketAddr>, body| {
+            move |method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers,
+                  remote: Option<SocketAddr>,
+                  body| {
                 let state = state.clone();
                 async move {
                     api::handle(
@@ -140,6 +184,7 @@ fn serve(
                         surface,
                         method,
                         path.as_str().to_string(),
+                        query,
                         headers,
                         remote.map(|a| a.ip()),
                         body,
@@ -167,7 +212,17 @@ fn serve(
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     let secrets = load_secrets(&config)?;
     let registry = prometheus::Registry::new();
-    let store = open_store(&config, &registry).await?;
+    let (store, rows) = open_stores(&config, &registry).await?;
+    let sql = match rows {
+        Some(rows) => Some(Arc::new(start_sql(&config, rows, &secrets, &registry)?)),
+        None => {
+            tracing::warn!(
+                store = store.kind(),
+                "this store has no row storage yet: the SQL routes answer 503"
+            );
+            None
+        }
+    };
     let engine_metrics =
         EngineMetrics::new(&registry).map_err(|e| StartError::Engine(e.to_string()))?;
     let http_metrics =
@@ -213,6 +268,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         fault_injection: config.fault_injection,
         ready: false.into(),
         openapi_json: Bytes::from(crate::openapi::document()),
+        sql,
     });
     if config.dev {
         let creds = crate::dev::bootstrap(&engine, config.admin_token.is_none())

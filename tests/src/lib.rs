@@ -607,3 +607,75 @@ pub async fn metric(node: &Node, name: &str) -> f64 {
         })
         .sum()
 }
+
+// The simple DB (SPEC §5): admin and execute helpers.
+
+impl Node {
+    /// `POST /admin/v1/projects/{slug}/sql/tables {sql}`.
+    pub async fn sql_table(&self, slug: &str, sql: &str) -> (u16, Value) {
+        self.admin(
+            reqwest::Method::POST,
+            &format!("/projects/{slug}/sql/tables"),
+            Some(json!({ "sql": sql })),
+        )
+        .await
+    }
+
+    /// `POST /admin/v1/projects/{slug}/sql/query-definitions {name,sql,public}`.
+    pub async fn sql_definition(
+        &self,
+        slug: &str,
+        name: &str,
+        sql: &str,
+        public: bool,
+    ) -> (u16, Value) {
+        self.admin(
+            reqwest::Method::POST,
+            &format!("/projects/{slug}/sql/query-definitions"),
+            Some(json!({ "name": name, "sql": sql, "public": public })),
+        )
+        .await
+    }
+
+    /// Registers a definition that must be accepted; returns its id.
+    pub async fn sql_definition_id(
+        &self,
+        slug: &str,
+        name: &str,
+        sql: &str,
+        public: bool,
+    ) -> String {
+        let (s, b) = self.sql_definition(slug, name, sql, public).await;
+        assert_eq!(s, 201, "register {name}: {b}");
+        b["id"].as_str().expect("definition id").to_string()
+    }
+}
+
+impl Project {
+    /// `POST /{slug}/v1/public/sql/execute` as the public client with an end user's token.
+    pub async fn sql_public(&self, access_token: &str, body: Value) -> Answer {
+        Answer::of(
+            self.public(reqwest::Method::POST, "/sql/execute")
+                .bearer_auth(access_token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// `POST /{slug}/v1/sql/execute` with the project's secret key.
+    pub async fn sql_secret(&self, body: Value) -> Answer {
+        Answer::of(
+            self.http
+                .post(format!("{}/v1/sql/execute", self.base))
+                .header("X-API-Key", &self.secret_key)
+                .json(&body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+}

@@ -265,7 +265,12 @@ impl Env<'_> {
         self.start_node_with(store, log, &[])
     }
 
-    fn start_node_with(&self, store: &StoreKind, log: &str, extra: &[&str]) -> Result<Server, String> {
+    fn start_node_with(
+        &self,
+        store: &StoreKind,
+        log: &str,
+        extra: &[&str],
+    ) -> Result<Server, String> {
         let mut cmd = Command::new(self.bin("commonrock"));
         cmd.args([
             "serve",
@@ -699,8 +704,7 @@ fn run(args: &Args) -> Result<(), String> {
     std::thread::sleep(Duration::from_millis(500));
     let rss_after = proc_stats::rss_kib(node.pid()).unwrap_or(0);
     let seeded = first_pass.summary.items_per_s * first_pass.summary.measured_s;
-    let bytes_per_session =
-        (rss_after as f64 - rss_control as f64) * 1024.0 / seeded.max(1.0);
+    let bytes_per_session = (rss_after as f64 - rss_control as f64) * 1024.0 / seeded.max(1.0);
     results["embedded"]["memory"] = json!({
         "rss_before_kib": rss_before, "rss_after_kib": rss_after,
         "rss_control_kib": rss_control,

@@ -8,6 +8,7 @@ pub mod introspection;
 pub mod ops;
 pub mod public;
 pub mod routes;
+pub mod sql;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +75,8 @@ pub struct AppState {
     /// False while starting and once shutdown begins: /readyz goes red first.
     pub ready: AtomicBool,
     pub openapi_json: Bytes,
+    /// The simple DB on the node's store; None while the store has no row storage.
+    pub sql: Option<Arc<commonrock_actors::sql::SqlEngine>>,
 }
 
 impl AppState {
@@ -153,11 +156,13 @@ fn new_request_id() -> String {
 }
 
 /// The whole request path, from warp's pieces to a finished response.
+#[allow(clippy::too_many_arguments)]
 pub async fn handle<S, B>(
     state: Arc<AppState>,
     surface: Surface,
     method: Method,
     path: String,
+    query: String,
     headers: HeaderMap,
     peer: Option<IpAddr>,
     body: S,
@@ -187,9 +192,18 @@ where
             // Every event logged while handling carries the request id and route template
             // (never the path: it can hold ids a log has no business keeping).
             let span = tracing::info_span!("request", request_id = %rid, route = template);
-            let (answer, cors) = route(&state, resolved, method.clone(), path, headers, ip, body)
-                .instrument(span)
-                .await;
+            let (answer, cors) = route(
+                &state,
+                resolved,
+                method.clone(),
+                path,
+                query,
+                headers,
+                ip,
+                body,
+            )
+            .instrument(span)
+            .await;
             (template, answer, cors)
         }
     };
@@ -209,11 +223,13 @@ where
     response
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn route<S, B>(
     state: &Arc<AppState>,
     resolved: Resolved,
     method: Method,
     path: String,
+    query: String,
     headers: HeaderMap,
     ip: Option<IpAddr>,
     body: S,
@@ -247,6 +263,7 @@ where
     let req = Request {
         method,
         path,
+        query,
         headers,
         body,
         ip,
@@ -279,7 +296,10 @@ async fn tenant_route(
     let tenants = state.engine.tenants();
     let is_public = matches!(
         target,
-        Target::Preflight { .. } | Target::EndUsers { .. } | Target::OwnSessions { .. }
+        Target::Preflight { .. }
+            | Target::EndUsers { .. }
+            | Target::OwnSessions { .. }
+            | Target::SqlExecute { public: true, .. }
     );
     let slug = target.slug().unwrap_or_default();
     let project = tenants.project(slug).cloned();
@@ -325,6 +345,7 @@ async fn endpoint(
             public::sessions::handle(state, req, project, action).await
         }
         Target::Introspect { batch, .. } => introspection::handle(state, req, project, batch).await,
+        Target::SqlExecute { public, .. } => sql::execute(state, req, project, public).await,
         _ => Err(ApiError::code(Code::NotFound)),
     }
 }

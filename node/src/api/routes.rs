@@ -33,6 +33,12 @@ pub enum Target {
         slug: String,
         batch: bool,
     },
+    /// `POST /{slug}/v1/public/sql/execute` (`public`: client + Bearer) and
+    /// `POST /{slug}/v1/sql/execute` (secret key) (api::sql).
+    SqlExecute {
+        slug: String,
+        public: bool,
+    },
     /// `/admin/v1/*` (api::admin).
     Admin(AdminTarget),
 }
@@ -44,7 +50,8 @@ impl Target {
             Target::Preflight { slug }
             | Target::EndUsers { slug, .. }
             | Target::OwnSessions { slug, .. }
-            | Target::Introspect { slug, .. } => Some(slug),
+            | Target::Introspect { slug, .. }
+            | Target::SqlExecute { slug, .. } => Some(slug),
             _ => None,
         }
     }
@@ -85,6 +92,14 @@ pub enum AdminTarget {
     AdminTokens,
     AdminToken(String),
     CrashShard(String),
+    /// `/admin/v1/projects/{slug}/sql/tables`
+    SqlTables(String),
+    /// `/admin/v1/projects/{slug}/sql/tables/{name}`
+    SqlTable(String, String),
+    /// `/admin/v1/projects/{slug}/sql/query-definitions`
+    SqlDefinitions(String),
+    /// `/admin/v1/projects/{slug}/sql/query-definitions/{id}`
+    SqlDefinition(String, String),
 }
 
 pub struct Resolved {
@@ -176,6 +191,22 @@ pub fn resolve(method: &Method, path: &str) -> Result<Resolved, ApiError> {
             Target::OwnSessions {
                 slug: decode(slug),
                 action: OwnSessionAction::Revoke(decode(id)),
+            },
+        ),
+        [slug, "v1", "public", "sql", "execute"] => (
+            "/{slug}/v1/public/sql/execute",
+            post,
+            Target::SqlExecute {
+                slug: decode(slug),
+                public: true,
+            },
+        ),
+        [slug, "v1", "sql", "execute"] => (
+            "/{slug}/v1/sql/execute",
+            post,
+            Target::SqlExecute {
+                slug: decode(slug),
+                public: false,
             },
         ),
         [slug, "v1", "sessions", "introspect"] => (
@@ -274,6 +305,26 @@ fn resolve_admin(method: &Method, segs: &[&str]) -> Result<Resolved, ApiError> {
             vec![M::DELETE],
             A::Session(d(s), d(id)),
         ),
+        ["projects", s, "sql", "tables"] => (
+            "/admin/v1/projects/{slug}/sql/tables",
+            vec![M::GET, M::POST],
+            A::SqlTables(d(s)),
+        ),
+        ["projects", s, "sql", "tables", name] => (
+            "/admin/v1/projects/{slug}/sql/tables/{name}",
+            vec![M::GET, M::DELETE],
+            A::SqlTable(d(s), d(name)),
+        ),
+        ["projects", s, "sql", "query-definitions"] => (
+            "/admin/v1/projects/{slug}/sql/query-definitions",
+            vec![M::GET, M::POST],
+            A::SqlDefinitions(d(s)),
+        ),
+        ["projects", s, "sql", "query-definitions", id] => (
+            "/admin/v1/projects/{slug}/sql/query-definitions/{id}",
+            vec![M::GET, M::PUT, M::DELETE],
+            A::SqlDefinition(d(s), d(id)),
+        ),
         ["admin-tokens"] => (
             "/admin/v1/admin-tokens",
             vec![M::GET, M::POST],
@@ -320,6 +371,33 @@ mod tests {
         assert_eq!(e.status, http::StatusCode::NOT_FOUND);
         let r = resolve(&Method::OPTIONS, "/p1x/v1/public/anything/at/all").expect("preflight");
         assert_eq!(r.target, Target::Preflight { slug: "p1x".into() });
+    }
+
+    #[test]
+    fn sql_routes_resolve() {
+        let r = resolve(&Method::POST, "/p1x/v1/public/sql/execute").expect("route");
+        assert_eq!(
+            r.target,
+            Target::SqlExecute {
+                slug: "p1x".into(),
+                public: true
+            }
+        );
+        let r = resolve(&Method::POST, "/p1x/v1/sql/execute").expect("route");
+        assert_eq!(r.template, "/{slug}/v1/sql/execute");
+        let e = resolve(&Method::GET, "/p1x/v1/sql/execute")
+            .err()
+            .expect("405");
+        assert_eq!(e.status, http::StatusCode::METHOD_NOT_ALLOWED);
+        let r = resolve(
+            &Method::PUT,
+            "/admin/v1/projects/p1x/sql/query-definitions/abc",
+        )
+        .expect("route");
+        assert_eq!(
+            r.target,
+            Target::Admin(AdminTarget::SqlDefinition("p1x".into(), "abc".into()))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use commonrock_actors::sql::SqlError;
 use commonrock_actors::DomainError;
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -39,6 +40,7 @@ pub enum Code {
     UnsupportedMediaType,
     AlreadyExists,
     Unauthorized,
+    SqlQuotaExceeded,
     InternalError,
 }
 
@@ -71,6 +73,7 @@ impl Code {
             Code::UnsupportedMediaType => "unsupported_media_type",
             Code::AlreadyExists => "already_exists",
             Code::Unauthorized => "unauthorized",
+            Code::SqlQuotaExceeded => "sql_quota_exceeded",
             Code::InternalError => "internal_error",
         }
     }
@@ -88,7 +91,8 @@ impl Code {
             | Code::OriginDenied
             | Code::IpDenied
             | Code::CsrfFailed
-            | Code::ClientScopeDenied => StatusCode::FORBIDDEN,
+            | Code::ClientScopeDenied
+            | Code::SqlQuotaExceeded => StatusCode::FORBIDDEN,
             Code::ProjectNotFound | Code::SqlTemplateNotFound | Code::NotFound => {
                 StatusCode::NOT_FOUND
             }
@@ -135,11 +139,12 @@ impl Code {
             Code::UnsupportedMediaType => "Content-Type must be application/json",
             Code::AlreadyExists => "Already exists",
             Code::Unauthorized => "Unauthorized",
+            Code::SqlQuotaExceeded => "SQL quota exceeded",
             Code::InternalError => "Internal server error",
         }
     }
 
-    pub const ALL: [Code; 27] = [
+    pub const ALL: [Code; 28] = [
         Code::InvalidCredentials,
         Code::TotpRequired,
         Code::InvalidTotp,
@@ -166,6 +171,7 @@ impl Code {
         Code::UnsupportedMediaType,
         Code::AlreadyExists,
         Code::Unauthorized,
+        Code::SqlQuotaExceeded,
         Code::InternalError,
     ];
 }
@@ -225,6 +231,20 @@ impl ApiError {
         }
     }
 
+    /// A coded error whose message is the code's fixed sentence followed by `: ` and `detail`
+    /// (a reason written for the caller, never engine internals).
+    pub fn code_with_reason(code: Code, detail: &str) -> Self {
+        let mut e = ApiError::code(code);
+        let detail = detail.trim();
+        if !detail.is_empty() {
+            e.body = json!({"detail": {
+                "code": code.as_str(),
+                "message": format!("{}: {detail}", code.message()),
+            }});
+        }
+        e
+    }
+
     pub fn body_bytes(&self) -> Bytes {
         Bytes::from(self.body.to_string())
     }
@@ -276,6 +296,51 @@ impl From<DomainError> for ApiError {
     }
 }
 
+/// The simple DB's errors (SPEC §5, §6). The engine's messages name only the caller's own
+/// tables, columns and parameters, so invalid_sql / sql_too_complex / invalid_cursor /
+/// already_exists / sql_quota_exceeded carry them after the fixed sentence; timeouts, store
+/// trouble and bugs answer with the fixed sentence only and the detail goes to the log.
+impl From<SqlError> for ApiError {
+    fn from(e: SqlError) -> Self {
+        match e {
+            SqlError::InvalidSql { message } => {
+                ApiError::code_with_reason(Code::InvalidSql, &message)
+            }
+            SqlError::TooComplex { message } => {
+                ApiError::code_with_reason(Code::SqlTooComplex, &message)
+            }
+            SqlError::TemplateNotFound => ApiError::code(Code::SqlTemplateNotFound),
+            SqlError::InvalidCursor { message } => {
+                ApiError::code_with_reason(Code::InvalidCursor, &message)
+            }
+            SqlError::ParamErrors(errors) => ApiError::validation(
+                errors
+                    .into_iter()
+                    .map(|p| Issue::param(&p.name, p.msg, &p.kind))
+                    .collect(),
+            ),
+            SqlError::Conflict { message } => {
+                ApiError::code_with_reason(Code::AlreadyExists, &message)
+            }
+            SqlError::Quota { message } => {
+                ApiError::code_with_reason(Code::SqlQuotaExceeded, &message)
+            }
+            SqlError::Timeout => {
+                tracing::warn!(reason = "sql statement timed out", "answering 503");
+                ApiError::code(Code::ServiceUnavailable)
+            }
+            SqlError::Unavailable(reason) => {
+                tracing::warn!(reason, "answering 503");
+                ApiError::code(Code::ServiceUnavailable)
+            }
+            SqlError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error in the sql engine");
+                ApiError::code(Code::InternalError)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +358,62 @@ mod tests {
         );
         assert_eq!(Code::RateLimited.message(), "Rate limit exceeded");
         assert_eq!(Code::ProjectNotFound.message(), "Project not found");
+    }
+
+    #[test]
+    fn sql_errors_map_to_their_codes_without_internals() {
+        use commonrock_actors::sql::ParamError;
+        let e = ApiError::from(SqlError::invalid("exactly one statement is allowed"));
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.body,
+            json!({"detail":{"code":"invalid_sql","message":"Invalid SQL: exactly one statement is allowed"}})
+        );
+        let e = ApiError::from(SqlError::TemplateNotFound);
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            e.body,
+            json!({"detail":{"code":"sql_template_not_found","message":"SQL query definition not found"}})
+        );
+        let e = ApiError::from(SqlError::ParamErrors(vec![ParamError::new(
+            "author_id",
+            "field required",
+            "value_error.missing",
+        )]));
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            e.body,
+            json!({"detail":[{"loc":["body","params","author_id"],"msg":"field required","type":"value_error.missing"}]})
+        );
+        let e = ApiError::from(SqlError::Quota {
+            message: "too many rows".into(),
+        });
+        assert_eq!(e.status, StatusCode::FORBIDDEN);
+        assert_eq!(e.body["detail"]["code"], "sql_quota_exceeded");
+        assert_eq!(
+            ApiError::from(SqlError::Conflict {
+                message: "x".into()
+            })
+            .status,
+            StatusCode::CONFLICT
+        );
+        for e in [
+            SqlError::Timeout,
+            SqlError::Unavailable("store node 3 down".into()),
+        ] {
+            let e = ApiError::from(e);
+            assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.retry_after, Some(1));
+            assert_eq!(
+                e.body,
+                json!({"detail":{"code":"service_unavailable","message":"Service temporarily unavailable"}})
+            );
+        }
+        let e = ApiError::from(SqlError::Internal("gluesql panicked at foo.rs".into()));
+        assert_eq!(
+            e.body,
+            json!({"detail":{"code":"internal_error","message":"Internal server error"}})
+        );
     }
 
     #[test]

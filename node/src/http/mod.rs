@@ -17,6 +17,8 @@ pub use errors::{ApiError, Code};
 pub struct Request {
     pub method: Method,
     pub path: String,
+    /// The raw query string without `?` (empty when there is none).
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// The caller as far as the trusted-proxy rules allow us to know; None fails closed.
@@ -41,6 +43,19 @@ impl Request {
         let (scheme, token) = v.split_once(' ')?;
         let token = token.trim();
         (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    }
+
+    /// The percent-decoded value of the first `name=value` pair of the query string.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |x: &str| {
+                percent_encoding::percent_decode_str(&x.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k) == name).then(|| decode(v))
+        })
     }
 
     pub fn user_agent(&self) -> Option<String> {

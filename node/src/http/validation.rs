@@ -36,6 +36,26 @@ impl Issue {
         Issue::at(body_loc(field), msg, "value_error", None)
     }
 
+    /// A query parameter of the simple DB: `loc ["body","params",name]` (SPEC §5).
+    pub fn param(name: &str, msg: impl Into<String>, kind: &str) -> Self {
+        Issue::at(
+            vec![json!("body"), json!("params"), json!(name)],
+            msg,
+            kind,
+            None,
+        )
+    }
+
+    /// A query-string flag that is not a boolean: `loc ["query",name]`.
+    pub fn query_bool(name: &str) -> Self {
+        Issue::at(
+            vec![json!("query"), json!(name)],
+            "value could not be parsed to a boolean",
+            "type_error.bool",
+            None,
+        )
+    }
+
     /// A value taken from a header: `loc ["header","x-device-id"]`.
     pub fn header_too_long(header: &str, max: usize) -> Self {
         Issue::at(
@@ -240,6 +260,100 @@ impl<'a> Fields<'a> {
             })
             .collect();
         (self.issues.len() == before).then_some(out)
+    }
+
+    /// An optional integer in `min..=max` (absent or null → None), with pydantic v1's
+    /// `type_error.integer`, `value_error.number.not_ge` and `value_error.number.not_le`.
+    pub fn opt_int(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
+        let v = self.present(name, false)?;
+        let n = match v {
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            _ => None,
+        };
+        let Some(n) = n else {
+            self.issues.push(Issue::at(
+                body_loc(name),
+                "value is not a valid integer",
+                "type_error.integer",
+                None,
+            ));
+            return None;
+        };
+        if n < min {
+            self.issues.push(Issue::at(
+                body_loc(name),
+                format!("ensure this value is greater than or equal to {min}"),
+                "value_error.number.not_ge",
+                Some(json!({ "limit_value": min })),
+            ));
+            None
+        } else if n > max {
+            self.issues.push(Issue::at(
+                body_loc(name),
+                format!("ensure this value is less than or equal to {max}"),
+                "value_error.number.not_le",
+                Some(json!({ "limit_value": max })),
+            ));
+            None
+        } else {
+            Some(n)
+        }
+    }
+
+    /// A required UUID given as a string (`type_error.uuid` otherwise, as pydantic v1).
+    pub fn uuid(&mut self, name: &str) -> Option<uuid::Uuid> {
+        let v = self.present(name, true)?;
+        let s = self.check_str(body_loc(name), v, 0, usize::MAX)?;
+        match uuid::Uuid::parse_str(&s) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                self.issues.push(Issue::at(
+                    body_loc(name),
+                    "value is not a valid uuid",
+                    "type_error.uuid",
+                    None,
+                ));
+                None
+            }
+        }
+    }
+
+    /// An optional JSON object (absent or null → an empty one).
+    pub fn opt_object(&mut self, name: &str) -> Option<Map<String, Value>> {
+        match self.present(name, false) {
+            None => Some(Map::new()),
+            Some(Value::Object(m)) => Some(m.clone()),
+            Some(_) => {
+                self.issues.push(Issue::at(
+                    body_loc(name),
+                    "value is not a valid dict",
+                    "type_error.dict",
+                    None,
+                ));
+                None
+            }
+        }
+    }
+
+    /// An optional string that must be one of `allowed` (pydantic v1's enum error otherwise).
+    pub fn opt_enum(&mut self, name: &str, allowed: &[&'static str]) -> Option<&'static str> {
+        let v = self.present(name, false)?;
+        if let Some(found) = v.as_str().and_then(|s| allowed.iter().find(|a| **a == s)) {
+            return Some(found);
+        }
+        let permitted: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
+        self.issues.push(Issue::at(
+            body_loc(name),
+            format!(
+                "value is not a valid enumeration member; permitted: {}",
+                permitted.join(", ")
+            ),
+            "type_error.enum",
+            Some(json!({ "enum_values": allowed })),
+        ));
+        None
     }
 
     /// The raw value of a field for endpoint-specific checks (absent or null → None).

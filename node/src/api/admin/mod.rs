@@ -6,6 +6,7 @@ mod credentials;
 mod end_users;
 mod orgs;
 mod projects;
+mod sql;
 mod tokens;
 
 use std::sync::Arc;
@@ -106,6 +107,10 @@ pub async fn dispatch(state: &Arc<AppState>, req: &Request, target: AdminTarget)
         A::AdminTokens => tokens::collection(state, req, &who).await,
         A::AdminToken(id) => tokens::revoke(state, &who, &id).await,
         A::CrashShard(n) => crash_shard(state, &n).await,
+        A::SqlTables(slug) => sql::tables(state, req, &who, &slug).await,
+        A::SqlTable(slug, name) => sql::table(state, req, &who, &slug, &name).await,
+        A::SqlDefinitions(slug) => sql::definitions(state, req, &who, &slug).await,
+        A::SqlDefinition(slug, id) => sql::definition(state, req, &who, &slug, &id).await,
     }
 }
 

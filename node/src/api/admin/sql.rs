@@ -1,0 +1,398 @@
+//! The simple DB's admin side (SPEC §5, §7): tables (`CREATE TABLE`, `CREATE [UNIQUE] INDEX`,
+//! `ALTER TABLE ... ADD COLUMN`, `DROP TABLE [CASCADE]`) and query definitions (register,
+//! list, show, replace, delete) of one project.
+
+use commonrock_actors::sql::analyze::analyze_on_big_stack;
+use commonrock_actors::sql::ddl::DdlOutcome;
+use commonrock_actors::sql::{
+    Catalog, Definition, OrderColumn, ParamSpec, SqlEngine, SqlError, StatementKind, Warning,
+};
+use commonrock_actors::store::rows::{
+    ColumnSpec, DefinitionRecord, IndexSpec, MetaInserted, TableRecord,
+};
+use commonrock_actors::DomainError;
+use http::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{audit, ok, project, AdminPrincipal};
+use crate::api::sql::engine;
+use crate::api::AppState;
+use crate::http::validation::{validated, Fields, Issue};
+use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
+
+/// Longest statement text accepted by the body check; the engine's own limit (16 KiB by
+/// default) answers `sql_too_complex` below it.
+const MAX_SQL_CHARS: usize = 65_536;
+
+#[derive(Serialize)]
+struct TableOut {
+    id: Uuid,
+    name: String,
+    columns: Vec<ColumnOut>,
+    primary_key: String,
+    indexes: Vec<IndexSpec>,
+    buckets: u32,
+    version: u64,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+struct ColumnOut {
+    name: String,
+    #[serde(rename = "type")]
+    ty: &'static str,
+    nullable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default: Option<Value>,
+}
+
+impl From<&ColumnSpec> for ColumnOut {
+    fn from(c: &ColumnSpec) -> Self {
+        ColumnOut {
+            name: c.name.clone(),
+            ty: c.ty.name(),
+            nullable: c.nullable,
+            default: c.default.clone(),
+        }
+    }
+}
+
+impl From<&TableRecord> for TableOut {
+    fn from(t: &TableRecord) -> Self {
+        TableOut {
+            id: t.id,
+            name: t.name.clone(),
+            columns: t.columns.iter().map(ColumnOut::from).collect(),
+            primary_key: t.primary_key.clone(),
+            indexes: t.indexes.clone(),
+            buckets: t.buckets,
+            version: t.version,
+            created_at: format_time(t.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Dropped {
+    table: String,
+    /// Definitions deleted with the table (cascade).
+    deleted_query_definitions: Vec<Uuid>,
+}
+
+/// A definition with its analysis against the current tables.
+#[derive(Serialize)]
+struct DefinitionOut {
+    id: Uuid,
+    name: String,
+    sql: String,
+    public: bool,
+    kind: StatementKind,
+    params: Vec<ParamSpec>,
+    order_by: Vec<OrderColumn>,
+    /// Whether `cursor_mode: "keyset"` works, and why not.
+    keyset: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keyset_unavailable: Option<String>,
+    warnings: Vec<Warning>,
+    created_at: String,
+}
+
+impl From<Definition> for DefinitionOut {
+    fn from(d: Definition) -> Self {
+        DefinitionOut {
+            id: d.id,
+            name: d.name,
+            sql: d.sql,
+            public: d.public,
+            kind: d.kind,
+            params: d.params,
+            order_by: d.order_by,
+            keyset: d.keyset_unavailable.is_none(),
+            keyset_unavailable: d.keyset_unavailable,
+            warnings: d.warnings,
+            created_at: format_time(d.created_at),
+        }
+    }
+}
+
+/// A definition as listed: the stored record, no analysis.
+#[derive(Serialize)]
+struct DefinitionListed {
+    id: Uuid,
+    name: String,
+    sql: String,
+    public: bool,
+    tables: Vec<String>,
+    created_at: String,
+}
+
+impl From<DefinitionRecord> for DefinitionListed {
+    fn from(d: DefinitionRecord) -> Self {
+        DefinitionListed {
+            id: d.id,
+            name: d.name,
+            sql: d.sql,
+            public: d.public,
+            tables: d.tables,
+            created_at: format_time(d.created_at),
+        }
+    }
+}
+
+/// `GET|POST /admin/v1/projects/{slug}/sql/tables`
+pub async fn tables(state: &AppState, req: &Request, who: &AdminPrincipal, slug: &str) -> Handled {
+    let view = project(state, slug)?;
+    let sql = engine(state)?;
+    let project_id = view.project.id;
+    if req.method == Method::GET {
+        let mut list = sql.list_tables(project_id).await?;
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        let tables: Vec<TableOut> = list.iter().map(TableOut::from).collect();
+        return Answer::json(StatusCode::OK, &serde_json::json!({ "tables": tables }));
+    }
+    let body = req.json()?;
+    let mut f = Fields::of(&body)?;
+    let text = f.string("sql", 1, MAX_SQL_CHARS);
+    f.finish()?;
+    match sql.execute_ddl(project_id, &validated(text)?).await? {
+        DdlOutcome::Created(table) => {
+            audit(state, who, "create_sql_table", slug);
+            Answer::json(StatusCode::CREATED, &TableOut::from(&table))
+        }
+        DdlOutcome::Altered(table) => {
+            audit(state, who, "alter_sql_table", slug);
+            Answer::json(StatusCode::CREATED, &TableOut::from(&table))
+        }
+        DdlOutcome::Dropped { table, definitions } => {
+            audit(state, who, "drop_sql_table", slug);
+            Answer::json(
+                StatusCode::OK,
+                &Dropped {
+                    table,
+                    deleted_query_definitions: definitions,
+                },
+            )
+        }
+    }
+}
+
+/// `GET|DELETE /admin/v1/projects/{slug}/sql/tables/{name}`; DELETE takes `?cascade=true` or a
+/// body `{"cascade":true}`.
+pub async fn table(
+    state: &AppState,
+    req: &Request,
+    who: &AdminPrincipal,
+    slug: &str,
+    name: &str,
+) -> Handled {
+    let view = project(state, slug)?;
+    let sql = engine(state)?;
+    let project_id = view.project.id;
+    let Some(table) = sql
+        .store()
+        .get_table(project_id, name)
+        .await
+        .map_err(SqlError::from)?
+    else {
+        return Err(ApiError::code(Code::NotFound));
+    };
+    if req.method == Method::GET {
+        return Answer::json(StatusCode::OK, &TableOut::from(&table));
+    }
+    let cascade = cascade_flag(req)?;
+    if !cascade {
+        let mut users: Vec<String> = sql
+            .list_definitions(project_id)
+            .await?
+            .into_iter()
+            .filter(|d| d.tables.contains(&table.name))
+            .map(|d| d.name)
+            .collect();
+        users.sort();
+        if !users.is_empty() {
+            return Err(SqlError::invalid(format!(
+                "table {} is used by query definitions {}; delete them first or pass cascade=true",
+                table.name,
+                users.join(", ")
+            ))
+            .into());
+        }
+    }
+    match sql.drop_table(project_id, &table.name, cascade).await? {
+        DdlOutcome::Dropped { table, definitions } => {
+            audit(state, who, "drop_sql_table", slug);
+            Answer::json(
+                StatusCode::OK,
+                &Dropped {
+                    table,
+                    deleted_query_definitions: definitions,
+                },
+            )
+        }
+        _ => Err(DomainError::Internal("unexpected drop outcome".into()).into()),
+    }
+}
+
+/// `cascade` from the query string (`true`/`false`/`1`/`0`) or from a JSON body.
+fn cascade_flag(req: &Request) -> Result<bool, ApiError> {
+    let mut cascade = false;
+    if let Some(v) = req.query_param("cascade") {
+        cascade = match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "" => true,
+            "false" | "0" | "no" => false,
+            _ => {
+                return Err(ApiError::validation(vec![Issue::query_bool("cascade")]));
+            }
+        };
+    }
+    if !req.body.iter().all(u8::is_ascii_whitespace) {
+        let body = req.json()?;
+        let mut f = Fields::of(&body)?;
+        let flag = f.bool("cascade", false);
+        f.finish()?;
+        cascade |= flag.unwrap_or(false);
+    }
+    Ok(cascade)
+}
+
+/// Name, SQL text and the public flag of a definition body (POST and PUT).
+fn definition_body(req: &Request) -> Result<(String, String, bool), ApiError> {
+    let body = req.json()?;
+    let mut f = Fields::of(&body)?;
+    let name = f.string("name", 1, 200);
+    let text = f.string("sql", 1, MAX_SQL_CHARS);
+    let public = f.bool("public", false);
+    f.finish()?;
+    Ok((validated(name)?, validated(text)?, public.unwrap_or(false)))
+}
+
+/// `GET|POST /admin/v1/projects/{slug}/sql/query-definitions`
+pub async fn definitions(
+    state: &AppState,
+    req: &Request,
+    who: &AdminPrincipal,
+    slug: &str,
+) -> Handled {
+    let view = project(state, slug)?;
+    let sql = engine(state)?;
+    let project_id = view.project.id;
+    if req.method == Method::GET {
+        let mut list = sql.list_definitions(project_id).await?;
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        let list: Vec<DefinitionListed> = list.into_iter().map(DefinitionListed::from).collect();
+        return Answer::json(
+            StatusCode::OK,
+            &serde_json::json!({ "query_definitions": list }),
+        );
+    }
+    let (name, text, public) = definition_body(req)?;
+    let definition = sql
+        .register_definition(project_id, &name, &text, public)
+        .await?;
+    audit(state, who, "create_sql_definition", slug);
+    Answer::json(StatusCode::CREATED, &DefinitionOut::from(definition))
+}
+
+/// `GET|PUT|DELETE /admin/v1/projects/{slug}/sql/query-definitions/{id}`
+pub async fn definition(
+    state: &AppState,
+    req: &Request,
+    who: &AdminPrincipal,
+    slug: &str,
+    id: &str,
+) -> Handled {
+    let view = project(state, slug)?;
+    let sql = engine(state)?;
+    let project_id = view.project.id;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::code(Code::SqlTemplateNotFound))?;
+    match req.method {
+        Method::GET => {
+            let d = sql.get_definition(project_id, id).await?;
+            Answer::json(StatusCode::OK, &DefinitionOut::from(d))
+        }
+        Method::DELETE => {
+            sql.delete_definition(project_id, id).await?;
+            audit(state, who, "delete_sql_definition", slug);
+            ok()
+        }
+        _ => {
+            let (name, text, public) = definition_body(req)?;
+            replace_definition(sql, project_id, id, &name, &text, public).await?;
+            audit(state, who, "replace_sql_definition", slug);
+            let d = sql.get_definition(project_id, id).await?;
+            Answer::json(StatusCode::OK, &DefinitionOut::from(d))
+        }
+    }
+}
+
+/// PUT: the new text is analysed exactly as at registration, then the record is swapped under
+/// the same id (delete, insert; the old record is put back if the insert is refused).
+async fn replace_definition(
+    sql: &SqlEngine,
+    project_id: Uuid,
+    id: Uuid,
+    name: &str,
+    text: &str,
+    public: bool,
+) -> Result<(), ApiError> {
+    let store = sql.store();
+    let old = store
+        .get_definition(project_id, id)
+        .await
+        .map_err(SqlError::from)?
+        .ok_or(SqlError::TemplateNotFound)?;
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(SqlError::invalid("name must be 1 to 200 characters").into());
+    }
+    let catalog: Catalog = sql
+        .list_tables(project_id)
+        .await?
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let limits = sql.config().limits.clone();
+    let owned = text.to_owned();
+    // Parsing recurses: on a big stack of its own, never on a runtime worker.
+    let tables = tokio::task::spawn_blocking(move || {
+        analyze_on_big_stack(&owned, &catalog, &limits).map(|a| a.tables)
+    })
+    .await
+    .map_err(|e| SqlError::Internal(format!("analysis task: {e}")))??;
+    let record = DefinitionRecord {
+        project_id,
+        id,
+        name: name.to_owned(),
+        sql: text.to_owned(),
+        public,
+        tables,
+        created_at: old.created_at,
+    };
+    if !store
+        .delete_definition(project_id, id)
+        .await
+        .map_err(SqlError::from)?
+    {
+        return Err(SqlError::TemplateNotFound.into());
+    }
+    let max = sql.config().max_definitions_per_project;
+    let refused = match store.insert_definition(&record, max).await {
+        Ok(MetaInserted::Created) => return Ok(()),
+        Ok(MetaInserted::AlreadyExists) => SqlError::Conflict {
+            message: format!("a query definition named {name} exists"),
+        },
+        Ok(MetaInserted::QuotaExceeded) => SqlError::Quota {
+            message: format!("a project holds at most {max} query definitions"),
+        },
+        Err(e) => SqlError::from(e),
+    };
+    // Put the old definition back; if even that fails, the log says which one was lost.
+    if let Err(e) = store.insert_definition(&old, u64::MAX).await {
+        tracing::error!(definition = %id, error = %e, "could not restore a query definition after a refused replace");
+    }
+    Err(refused.into())
+}
