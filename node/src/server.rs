@@ -179,17 +179,14 @@ fn serve(
                   body| {
                 let state = state.clone();
                 async move {
-                    api::handle(
-                        state,
-                        surface,
+                    let head = api::Incoming {
                         method,
-                        path.as_str().to_string(),
+                        path: path.as_str().to_string(),
                         query,
                         headers,
-                        remote.map(|a| a.ip()),
-                        body,
-                    )
-                    .await
+                        peer: remote.map(|a| a.ip()),
+                    };
+                    api::handle(state, surface, head, body).await
                 }
             },
         )

@@ -156,21 +156,34 @@ fn new_request_id() -> String {
 }
 
 /// The whole request path, from warp's pieces to a finished response.
-#[allow(clippy::too_many_arguments)]
+/// The head of a request as the HTTP server hands it over; the body follows as a stream.
+pub struct Incoming {
+    pub method: Method,
+    pub path: String,
+    /// The raw query string, empty when there is none.
+    pub query: String,
+    pub headers: HeaderMap,
+    /// The TCP peer.
+    pub peer: Option<IpAddr>,
+}
+
 pub async fn handle<S, B>(
     state: Arc<AppState>,
     surface: Surface,
-    method: Method,
-    path: String,
-    query: String,
-    headers: HeaderMap,
-    peer: Option<IpAddr>,
+    head: Incoming,
     body: S,
 ) -> Response<Bytes>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
+    let Incoming {
+        method,
+        path,
+        query,
+        headers,
+        peer,
+    } = head;
     let started = Instant::now();
     let rid = request_id(&headers);
     let ip = caller_ip(
@@ -192,18 +205,14 @@ where
             // Every event logged while handling carries the request id and route template
             // (never the path: it can hold ids a log has no business keeping).
             let span = tracing::info_span!("request", request_id = %rid, route = template);
-            let (answer, cors) = route(
-                &state,
-                resolved,
-                method.clone(),
+            let head = Incoming {
+                method: method.clone(),
                 path,
                 query,
                 headers,
-                ip,
-                body,
-            )
-            .instrument(span)
-            .await;
+                peer: ip,
+            };
+            let (answer, cors) = route(&state, resolved, head, body).instrument(span).await;
             (template, answer, cors)
         }
     };
@@ -223,21 +232,24 @@ where
     response
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `head.peer` here is already the caller IP (trusted-proxy rules applied).
 async fn route<S, B>(
     state: &Arc<AppState>,
     resolved: Resolved,
-    method: Method,
-    path: String,
-    query: String,
-    headers: HeaderMap,
-    ip: Option<IpAddr>,
+    head: Incoming,
     body: S,
 ) -> (Answer, Option<String>)
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
+    let Incoming {
+        method,
+        path,
+        query,
+        headers,
+        peer: ip,
+    } = head;
     let limit = body_limit(&resolved.target);
     let declared = headers
         .get(CONTENT_LENGTH)
