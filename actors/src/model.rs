@@ -258,6 +258,6 @@ impl SessionState {
 
 /// The later of the access and refresh expiry, bounded by the absolute one (but never before
 /// the access token it already handed out).
-fn expiry(access: UnixSecs, refresh: UnixSecs, absolute: UnixSecs) -> UnixSecs {
+pub fn expiry(access: UnixSecs, refresh: UnixSecs, absolute: UnixSecs) -> UnixSecs {
     refresh.max(access).min(absolute.max(access))
 }

@@ -56,10 +56,10 @@ pub enum ShardMessage {
         session_ids: Vec<Uuid>,
         reply: Reply<Vec<Option<SessionState>>>,
     },
-    Create {
-        session: Box<Session>,
-        reply: Reply<()>,
-    },
+    /// Warms the cache with a session just written to the store by its creator. A new
+    /// session id has no other writer, so creation needs no turn in the mailbox: the store
+    /// write (an fsync, or a quorum round trip) must not hold up this shard's introspections.
+    Cache { session: Box<Session> },
     Refresh {
         request: Box<RefreshRequest>,
         reply: Reply<RefreshOutcome>,
@@ -99,9 +99,11 @@ struct Cached {
 
 impl Cached {
     fn expires_at(&self) -> UnixSecs {
-        self.refresh_expires_at
-            .max(self.access_expires_at)
-            .min(self.absolute_expires_at.max(self.access_expires_at))
+        crate::model::expiry(
+            self.access_expires_at,
+            self.refresh_expires_at,
+            self.absolute_expires_at,
+        )
     }
 }
 
@@ -377,15 +379,11 @@ impl Actor for SessionShard {
                 }
                 answer(reply, failed.map_or(Ok(out), Err));
             }
-            ShardMessage::Create { session, reply } => {
-                let out = match state.store.insert_session(&session).await {
-                    Ok(()) => {
-                        state.cache_put(&session);
-                        Ok(())
-                    }
-                    Err(e) => Err(e.into()),
-                };
-                answer(reply, out);
+            ShardMessage::Cache { session } => {
+                // Only if nothing newer was cached meanwhile (a refresh can already have run).
+                if !state.cache.contains_key(&session.id) {
+                    state.cache_put(&session);
+                }
             }
             ShardMessage::Refresh { request, reply } => {
                 let out = state.refresh(&request).await;

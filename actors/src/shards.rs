@@ -74,6 +74,14 @@ impl ShardSet {
         }
     }
 
+    /// Sends one message without waiting; a shard being restarted misses it (it only warms
+    /// a cache).
+    pub fn cast(&self, index: usize, message: ShardMessage) {
+        if let Some(shard) = self.refs.load().get(index) {
+            let _ = shard.send_message(message);
+        }
+    }
+
     /// Sends without waiting (housekeeping ticks).
     pub fn cast_all(&self, make: impl Fn() -> ShardMessage) {
         for shard in self.refs.load().iter() {

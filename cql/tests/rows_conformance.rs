@@ -11,13 +11,9 @@ use commonrock_actors::store::rows::{
 use commonrock_actors::store::rows_conformance;
 use commonrock_cql::{CqlOptions, CqlStore};
 
-fn nodes() -> Vec<String> {
-    let nodes = std::env::var("COMMONROCK_TEST_CQL_NODES").expect(
-        "the CQL store tests need a CQL server: run `scripts/check`, or \
-         `eval \"$(scripts/cql-server start)\"` before `cargo test`",
-    );
-    nodes.split(',').map(str::to_string).collect()
-}
+mod common;
+
+use common::nodes;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_store_passes_the_row_store_suite() {

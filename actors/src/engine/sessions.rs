@@ -81,10 +81,16 @@ impl Engine {
             version: 0,
         };
         let session_id = session.id;
-        let session = Box::new(session);
-        let record = session.clone();
-        self.session_shard_call(session_id, |reply| ShardMessage::Create { session, reply })
-            .await?;
+        let record = Box::new(session);
+        let shard = self.shard_for(&super::session_key(session_id))?;
+        // Durable before anyone sees a token of it; then the owner shard caches it.
+        self.store.insert_session(&record).await?;
+        self.shards.cast(
+            shard,
+            ShardMessage::Cache {
+                session: record.clone(),
+            },
+        );
         self.enforce_session_cap(project, user.id, session_id, now)
             .await?;
         self.issue(record)
