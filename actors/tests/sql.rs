@@ -626,6 +626,102 @@ async fn dml_update_delete_unique_and_duplicate_pk() {
     assert_eq!(page.rows[0]["tier"], json!("free"));
 }
 
+/// UPDATE and DELETE with a key equality read only the rows with that key (GlueSQL alone
+/// would scan the table), and still evaluate the rest of the WHERE clause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_update_and_delete_read_only_their_rows() {
+    let f = fixture();
+    f.ddl("CREATE TABLE notes (id INTEGER PRIMARY KEY, owner TEXT, tag TEXT, body TEXT)")
+        .await;
+    f.ddl("CREATE INDEX notes_tag ON notes (tag)").await;
+    for i in 0..300 {
+        f.exec(
+            "INSERT INTO notes (id, owner, tag, body) VALUES (:id, :owner, :tag, 'b')",
+            json!({"id": i, "owner": format!("u{}", i % 2), "tag": format!("t{}", i % 100)}),
+        )
+        .await;
+    }
+    // pk equality plus another condition that holds: one row read, one row changed.
+    let page = f
+        .exec(
+            "UPDATE notes SET body = :body WHERE id = :id AND owner = :owner",
+            json!({"id": 7, "owner": "u1", "body": "new"}),
+        )
+        .await;
+    assert_eq!(page.affected_rows, Some(1));
+    assert_eq!(
+        page.rows_read, 1,
+        "a keyed UPDATE read {} rows",
+        page.rows_read
+    );
+    // ... and one that does not: nothing changes (the WHERE is still evaluated).
+    let page = f
+        .exec(
+            "UPDATE notes SET body = :body WHERE (owner = :owner) AND notes.id = :id",
+            json!({"id": 8, "owner": "u1", "body": "stolen"}),
+        )
+        .await;
+    assert_eq!(page.affected_rows, Some(0));
+    assert!(page.rows_read <= 1);
+    // A literal key works too; a missing key reads nothing.
+    let page = f.exec("DELETE FROM notes WHERE 9 = id", json!({})).await;
+    assert_eq!((page.affected_rows, page.rows_read), (Some(1), 1));
+    let page = f
+        .exec("DELETE FROM notes WHERE id = :id", json!({"id": 100_000}))
+        .await;
+    assert_eq!((page.affected_rows, page.rows_read), (Some(0), 0));
+    // An indexed column: the three rows with that tag.
+    let page = f
+        .exec(
+            "UPDATE notes SET body = 'tagged' WHERE tag = :tag",
+            json!({"tag": "t42"}),
+        )
+        .await;
+    assert_eq!(page.affected_rows, Some(3));
+    assert!(
+        page.rows_read <= 3,
+        "an indexed UPDATE read {} rows",
+        page.rows_read
+    );
+    // OR is no restriction: the table is scanned and both rows go.
+    let page = f
+        .exec(
+            "DELETE FROM notes WHERE id = :a OR id = :b",
+            json!({"a": 10, "b": 11}),
+        )
+        .await;
+    assert_eq!(page.affected_rows, Some(2));
+    assert!(page.rows_read >= 290);
+    // A subquery on the same table sees every row.
+    let page = f
+        .exec(
+            "DELETE FROM notes WHERE id = :id AND id IN (SELECT id FROM notes WHERE tag = 't12')",
+            json!({"id": 12}),
+        )
+        .await;
+    assert_eq!(page.affected_rows, Some(1));
+    let page = f
+        .exec(
+            "SELECT id, body FROM notes WHERE id = :a OR id = :b OR id = :c OR id = :d ORDER BY id",
+            json!({"a": 7, "b": 8, "c": 142, "d": 9}),
+        )
+        .await;
+    let got: Vec<(i64, String)> = page
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                r["body"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(7, "new".into()), (8, "b".into()), (142, "tagged".into())]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_table_refused_while_used_then_cascades() {
     let f = fixture();

@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod ddl;
 pub mod error;
 pub mod keys;
+pub mod lookup;
 pub mod metrics;
 pub mod pool;
 pub mod storage;
@@ -419,7 +420,17 @@ const KEYSET_ALIAS: &str = "__keyset_";
 impl Job {
     fn run(self) -> Result<Page, SqlError> {
         let analysis = analyze::analyze(&self.definition.sql, &self.catalog, &self.config.limits)?;
-        let mut params = bind_params(&analysis, &self.request)?;
+        let values = bind_params(&analysis, &self.request)?;
+        let restriction = match analysis.kind {
+            StatementKind::Update | StatementKind::Delete => lookup::keyed_write(
+                &analysis.statement,
+                &values,
+                &self.catalog,
+                &analysis.table_uses,
+            ),
+            _ => None,
+        };
+        let mut params: Vec<ParamLiteral> = values.into_iter().map(value_literal).collect();
         let mut statement = analysis.statement.clone();
         let fetch = u64::from(self.limit) + 1;
         let mut hint = None;
@@ -536,6 +547,7 @@ impl Job {
                 max_project_rows: self.config.max_rows_per_project,
             },
         );
+        adapter.restriction = restriction;
         let glue_statement = translate_with_params(&statement, &params)
             .map_err(|e| SqlError::invalid(format!("unsupported SQL: {e}")))?;
         let outcome = adapter
@@ -728,10 +740,7 @@ fn json_to_value(ty: Option<ColumnType>, v: &Json) -> Result<Value, (&'static st
 }
 
 /// Binds every parameter in `$N` order; reserved ones from the caller when it has them.
-fn bind_params(
-    analysis: &Analysis,
-    request: &ExecuteRequest,
-) -> Result<Vec<ParamLiteral>, SqlError> {
+fn bind_params(analysis: &Analysis, request: &ExecuteRequest) -> Result<Vec<Value>, SqlError> {
     let mut errors = Vec::new();
     let mut bound = Vec::new();
     for p in &analysis.params {
@@ -753,7 +762,7 @@ fn bind_params(
                 "value_error.missing",
             )),
             Some(v) => match json_to_value(p.ty, v) {
-                Ok(v) => bound.push(value_literal(v)),
+                Ok(v) => bound.push(v),
                 Err((msg, kind)) => errors.push(ParamError::new(&p.name, msg, kind)),
             },
         }

@@ -76,6 +76,15 @@ pub struct ScanHint {
     pub after: Vec<u8>,
 }
 
+/// Only rows whose `index` key (the pk for [`PK_INDEX`]) is `key` can match the statement
+/// (see `lookup`), so a scan of `table` reads just those.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restriction {
+    pub table: String,
+    pub index: String,
+    pub key: Vec<u8>,
+}
+
 /// (table name, pk bytes) of a row read by the statement.
 type SeenKey = (String, Vec<u8>);
 
@@ -94,6 +103,7 @@ pub struct RowsAdapter {
     pub tables: HashMap<String, TableRecord>,
     pub control: Arc<Control>,
     pub hint: Option<ScanHint>,
+    pub restriction: Option<Restriction>,
     /// Rows a store page carries (the CQL store pages by 500).
     pub page_size: usize,
     /// First page of a paged read: limit + 1 + slack, so a keyset page reads about its limit.
@@ -125,6 +135,7 @@ impl RowsAdapter {
             tables,
             control,
             hint,
+            restriction: None,
             page_size: page_size.max(1),
             first_page: first_page.clamp(1, page_size.max(1)),
             mode,
@@ -178,6 +189,26 @@ impl RowsAdapter {
             .ok_or_else(|| self.fail(SqlError::Internal("primary key column missing".into())))?;
         Key::try_from(values[i].clone())
             .map_err(|_| self.fail(SqlError::invalid("unsupported primary key value")))
+    }
+
+    /// The row with primary-key bytes `pk`, if any.
+    fn point_read(&self, table: &TableRecord, pk: Vec<u8>) -> GlueResult<Option<Vec<Value>>> {
+        let addr = RowAddr {
+            bucket: bucket_of(&pk, table.buckets),
+            pk,
+        };
+        let found = self.block(
+            self.store
+                .get_rows(table.key(), std::slice::from_ref(&addr)),
+        )?;
+        match found.into_iter().next().flatten() {
+            Some(bytes) => {
+                self.control.tick(bytes.len()).map_err(|e| self.fail(e))?;
+                self.remember(table, &addr.pk, &bytes);
+                Ok(Some(self.decode(table, &bytes)?))
+            }
+            None => Ok(None),
+        }
     }
 
     fn remember(&self, table: &TableRecord, pk: &[u8], bytes: &[u8]) {
@@ -275,26 +306,29 @@ impl Store for RowsAdapter {
     fn fetch_data(&self, table_name: &str, key: &Key) -> GlueResult<Option<Vec<Value>>> {
         let table = self.table(table_name)?;
         let pk = self.pk_bytes(table, key)?;
-        let addr = RowAddr {
-            bucket: bucket_of(&pk, table.buckets),
-            pk: pk.clone(),
-        };
-        let found = self.block(
-            self.store
-                .get_rows(table.key(), std::slice::from_ref(&addr)),
-        )?;
-        match found.into_iter().next().flatten() {
-            Some(bytes) => {
-                self.control.tick(bytes.len()).map_err(|e| self.fail(e))?;
-                self.remember(table, &pk, &bytes);
-                Ok(Some(self.decode(table, &bytes)?))
-            }
-            None => Ok(None),
-        }
+        self.point_read(table, pk)
     }
 
     fn scan_data<'a>(&'a self, table_name: &str) -> GlueResult<RowIter<'a>> {
         let table = self.table(table_name)?;
+        if let Some(r) = self.restriction.as_ref().filter(|r| r.table == table.name) {
+            if r.index == PK_INDEX {
+                let row = self.point_read(table, r.key.clone())?;
+                return Ok(Box::new(row.into_iter().map(move |values| {
+                    let key = self.key_of(table, &values)?;
+                    Ok((key, values))
+                })));
+            }
+            let bound = |inclusive| IndexBound::Key {
+                key: r.key.clone(),
+                inclusive,
+            };
+            let range = IndexRange {
+                lower: bound(true),
+                upper: bound(true),
+            };
+            return self.index_scan(table, &r.index, false, range);
+        }
         Ok(Box::new(BucketScan {
             adapter: self,
             table,
@@ -606,11 +640,8 @@ impl Index for RowsAdapter {
                 .map(|i| i.column.clone())
                 .ok_or_else(|| self.fail(SqlError::Internal("unknown index".into())))?
         };
-        let (column, spec) = table
-            .columns
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.name == column_name)
+        let spec = table
+            .column(&column_name)
             .ok_or_else(|| self.fail(SqlError::Internal("indexed column missing".into())))?;
         let mut range = IndexRange::all();
         if let Some((op, value)) = cmp_value {
@@ -686,6 +717,31 @@ impl Index for RowsAdapter {
                 failed: false,
             }));
         }
+        self.index_scan(table, index_name, descending, range)
+    }
+}
+
+impl RowsAdapter {
+    /// Rows of a secondary index's slice `range`, in index order.
+    fn index_scan<'a>(
+        &'a self,
+        table: &'a TableRecord,
+        index_name: &str,
+        descending: bool,
+        range: IndexRange,
+    ) -> GlueResult<RowIter<'a>> {
+        let (column, spec) = table
+            .indexes
+            .iter()
+            .find(|i| i.name == index_name)
+            .and_then(|i| {
+                table
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.name == i.column)
+            })
+            .ok_or_else(|| self.fail(SqlError::Internal("unknown index".into())))?;
         Ok(Box::new(IndexScan {
             adapter: self,
             table,
