@@ -81,6 +81,41 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Every row of a definition, page after page in keyset mode (`limit` rows a page).
+    async fn keyset_all(&self, sql: &str, limit: u32) -> Vec<Map<String, Value>> {
+        let name = format!("k{}", Uuid::now_v7().simple());
+        let def = self
+            .engine
+            .register_definition(self.project, &name, sql, true)
+            .await
+            .unwrap();
+        assert_eq!(def.keyset_unavailable, None, "{sql}");
+        let mut rows = Vec::new();
+        let mut cursor = None;
+        for _ in 0..1000 {
+            let page = self
+                .engine
+                .execute(
+                    &def,
+                    ExecuteRequest {
+                        limit: Some(limit),
+                        cursor: cursor.take(),
+                        mode: CursorMode::Keyset,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(page.rows.len() <= limit as usize);
+            rows.extend(page.rows);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return rows,
+            }
+        }
+        panic!("keyset paging of {sql} does not end");
+    }
+
     async fn posts(&self) {
         self.ddl("CREATE TABLE posts (id TEXT PRIMARY KEY, author_id TEXT NOT NULL, title TEXT, n INTEGER, created_at TIMESTAMP, meta JSON)")
             .await;
@@ -269,7 +304,7 @@ async fn offset_paging_by_ten() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyset_paging_with_concurrent_inserts_and_bounded_reads() {
     let f = fixture();
-    f.ddl("CREATE TABLE events (id INTEGER PRIMARY KEY, seq INTEGER UNIQUE, body TEXT)")
+    f.ddl("CREATE TABLE events (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, body TEXT)")
         .await;
     for i in 0..200 {
         f.exec(
@@ -424,6 +459,176 @@ async fn keyset_paging_with_concurrent_inserts_and_bounded_reads() {
     match r {
         Err(SqlError::InvalidCursor { message }) => assert!(message.contains("unique")),
         other => panic!("{other:?}"),
+    }
+}
+
+/// NULLs sort last ascending and first descending, whether the engine sorts or reads an
+/// index, and keyset paging resumes after a NULL ORDER BY value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_paging_across_null_order_by_values() {
+    let f = fixture();
+    f.ddl("CREATE TABLE tasks (id INTEGER PRIMARY KEY, due INTEGER, title TEXT)")
+        .await;
+    f.ddl("CREATE INDEX tasks_due ON tasks (due)").await;
+    let mut expected: Vec<(Option<i64>, i64)> = Vec::new();
+    for id in 0..23i64 {
+        // Every third row has no due date; the others share dates in pairs.
+        let due = (id % 3 != 0).then_some(id / 2);
+        f.exec(
+            "INSERT INTO tasks (id, due, title) VALUES (:id, :due, 't')",
+            json!({"id": id, "due": due}),
+        )
+        .await;
+        expected.push((due, id));
+    }
+    // Ascending: values in order, NULLs last (as GlueSQL sorts `Key::None` last).
+    expected.sort_by(|a, b| match (a.0, b.0) {
+        (None, None) => a.1.cmp(&b.1),
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (Some(x), Some(y)) => x.cmp(&y).then(a.1.cmp(&b.1)),
+    });
+    let pairs = |rows: &[Map<String, Value>]| -> Vec<(Option<i64>, i64)> {
+        rows.iter()
+            .map(|r| (r["due"].as_i64(), r["id"].as_i64().unwrap()))
+            .collect()
+    };
+    for limit in [1, 2, 5] {
+        let rows = f
+            .keyset_all("SELECT id, due FROM tasks ORDER BY due, id", limit)
+            .await;
+        assert_eq!(pairs(&rows), expected, "ascending, limit {limit}");
+        let rows = f
+            .keyset_all(
+                "SELECT id, due FROM tasks ORDER BY due DESC, id DESC",
+                limit,
+            )
+            .await;
+        let mut reversed = expected.clone();
+        reversed.reverse();
+        assert_eq!(pairs(&rows), reversed, "descending, limit {limit}");
+    }
+    // The index read for a one-column ORDER BY gives the same order as the engine's sort.
+    let page = f
+        .exec("SELECT id, due FROM tasks ORDER BY due", json!({}))
+        .await;
+    let dues: Vec<Option<i64>> = pairs(&page.rows).into_iter().map(|p| p.0).collect();
+    let want: Vec<Option<i64>> = expected.iter().map(|p| p.0).collect();
+    assert_eq!(dues, want);
+    let page = f
+        .exec("SELECT id, due FROM tasks ORDER BY due DESC", json!({}))
+        .await;
+    let dues: Vec<Option<i64>> = pairs(&page.rows).into_iter().map(|p| p.0).collect();
+    let mut want_desc = want.clone();
+    want_desc.reverse();
+    assert_eq!(dues, want_desc);
+    // `null` binds only where it is stored into a nullable column; compared, it never matches,
+    // and a NOT NULL column cannot take it: 422 on the parameter.
+    for (sql, p) in [
+        (
+            "SELECT id FROM tasks WHERE due = :d ORDER BY id",
+            json!({"d": null}),
+        ),
+        (
+            "INSERT INTO tasks (id, due, title) VALUES (:id, 1, 't')",
+            json!({"id": null}),
+        ),
+    ] {
+        let r = f.run(sql, p, None, None, CursorMode::Offset).await;
+        assert!(
+            matches!(&r, Err(SqlError::ParamErrors(e)) if e[0].kind == "type_error.none.not_allowed"),
+            "{sql}: {r:?}"
+        );
+    }
+    // A nullable UNIQUE column is no tiebreaker (two rows may both hold NULL).
+    f.ddl("CREATE TABLE codes (id INTEGER PRIMARY KEY, code TEXT UNIQUE)")
+        .await;
+    let def = f
+        .engine
+        .register_definition(
+            f.project,
+            "codes",
+            "SELECT id FROM codes ORDER BY code",
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(def.keyset_unavailable.unwrap().contains("NOT NULL UNIQUE"));
+}
+
+/// Over a join, keyset paging needs a unique key of every joined table in the ORDER BY; with
+/// them every result row (LEFT JOIN's made-up NULL rows too) comes exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_paging_over_joins() {
+    let f = fixture();
+    f.ddl("CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT)")
+        .await;
+    f.ddl("CREATE TABLE books (id INTEGER PRIMARY KEY, author_id INTEGER, title TEXT)")
+        .await;
+    for a in 0..6 {
+        f.exec(
+            "INSERT INTO authors (id, name) VALUES (:id, :name)",
+            json!({"id": a, "name": format!("a{a}")}),
+        )
+        .await;
+    }
+    let mut inner = Vec::new();
+    for b in 0..17i64 {
+        // Authors 4 and 5 have no books; author 0 has many.
+        let author = if b < 7 { 0 } else { b % 4 };
+        f.exec(
+            "INSERT INTO books (id, author_id, title) VALUES (:id, :a, 't')",
+            json!({"id": b, "a": author}),
+        )
+        .await;
+        inner.push((author, Some(b)));
+    }
+    let one_side = f
+        .engine
+        .register_definition(
+            f.project,
+            "one_side",
+            "SELECT a.id AS aid, b.id AS bid FROM authors a JOIN books b ON b.author_id = a.id ORDER BY a.id",
+            true,
+        )
+        .await
+        .unwrap();
+    let why = one_side.keyset_unavailable.unwrap();
+    assert!(why.contains("every table"), "{why}");
+    let pairs = |rows: &[Map<String, Value>]| -> Vec<(i64, Option<i64>)> {
+        rows.iter()
+            .map(|r| (r["aid"].as_i64().unwrap(), r["bid"].as_i64()))
+            .collect()
+    };
+    inner.sort();
+    for limit in [1, 3, 4] {
+        let rows = f
+            .keyset_all(
+                "SELECT a.id AS aid, b.id AS bid FROM authors a JOIN books b ON b.author_id = a.id ORDER BY a.id, b.id",
+                limit,
+            )
+            .await;
+        assert_eq!(pairs(&rows), inner, "inner join, limit {limit}");
+    }
+    let mut outer = inner.clone();
+    outer.push((4, None));
+    outer.push((5, None));
+    outer.sort_by(|x, y| {
+        x.0.cmp(&y.0).then(match (x.1, y.1) {
+            (Some(p), Some(q)) => p.cmp(&q),
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, _) => std::cmp::Ordering::Greater,
+            (_, None) => std::cmp::Ordering::Less,
+        })
+    });
+    for limit in [1, 2, 5] {
+        let rows = f
+            .keyset_all(
+                "SELECT a.id AS aid, b.id AS bid FROM authors a LEFT JOIN books b ON b.author_id = a.id ORDER BY a.id, b.id",
+                limit,
+            )
+            .await;
+        assert_eq!(pairs(&rows), outer, "left join, limit {limit}");
     }
 }
 

@@ -81,6 +81,9 @@ pub struct ParamSpec {
     #[serde(rename = "type")]
     pub ty: Option<ColumnType>,
     pub reserved: bool,
+    /// Whether `null` is accepted: only for a parameter written into nullable columns only
+    /// (INSERT values, UPDATE SET); elsewhere a NULL never matches, so it is refused (422).
+    pub nullable: bool,
 }
 
 /// One ORDER BY item resolved to a column.
@@ -91,8 +94,11 @@ pub struct OrderColumn {
     #[serde(rename = "type")]
     pub ty: ColumnType,
     pub descending: bool,
-    /// Primary key or a UNIQUE index of its table.
+    /// Primary key or a NOT NULL column with a UNIQUE index of its table.
     pub unique: bool,
+    /// Whether the column can hold NULL (which sorts last ascending, as in GlueSQL).
+    #[serde(skip)]
+    pub nullable: bool,
     /// Name of the index ordering this column ("__pk" for the primary key), if any.
     #[serde(skip)]
     pub index: Option<String>,
@@ -235,13 +241,15 @@ pub fn analyze(sql: &str, catalog: &Catalog, limits: &SqlLimits) -> Result<Analy
                     return Err(SqlError::invalid("tuple assignments are not supported"));
                 };
                 let col = last_lower(col);
-                let ty = catalog
-                    .get(&target)
+                let record = catalog.get(&target);
+                let mut spec = record
                     .and_then(|t| t.column(&col))
-                    .map(|c| c.ty)
+                    .cloned()
                     .ok_or_else(|| SqlError::invalid(format!("unknown column {col}")))?;
+                spec.nullable &= record.is_some_and(|t| t.primary_key != col);
                 if let Some(p) = placeholder_name(&a.value) {
-                    survey.note_param(&p, Some(ty))?;
+                    survey.note_param(&p, Some(spec.ty))?;
+                    survey.note_write(&p, &spec);
                 }
             }
         }
@@ -276,6 +284,7 @@ pub fn analyze(sql: &str, catalog: &Catalog, limits: &SqlLimits) -> Result<Analy
                 name: name.clone(),
                 ty,
                 reserved,
+                nullable: !reserved && survey.written.get(name).copied().unwrap_or(false),
             }
         })
         .collect();
@@ -301,7 +310,7 @@ pub fn analyze(sql: &str, catalog: &Catalog, limits: &SqlLimits) -> Result<Analy
         }
         has_order_by = query.order_by.as_ref().is_some_and(|o| !o.exprs.is_empty());
         if has_order_by {
-            order_by = resolve_order_by(query, catalog, &survey);
+            order_by = resolve_order_by(query, catalog);
         } else {
             warnings.push(Warning {
                 code: "order_by_missing".into(),
@@ -408,6 +417,8 @@ struct Survey<'a> {
     has_derived: bool,
     /// `:name` (with the colon) → type (None: unconstrained so far).
     param_types: HashMap<String, Option<ColumnType>>,
+    /// Parameter name (no colon) → whether every column it is written into is nullable.
+    written: HashMap<String, bool>,
 }
 
 impl<'a> Survey<'a> {
@@ -423,6 +434,15 @@ impl<'a> Survey<'a> {
             aliases: HashMap::new(),
             has_derived: false,
             param_types: HashMap::new(),
+            written: HashMap::new(),
+        }
+    }
+
+    /// A parameter stored into a column: nullable while every such column is.
+    fn note_write(&mut self, placeholder: &str, column: &crate::store::rows::ColumnSpec) {
+        if let Some(name) = placeholder.strip_prefix(':') {
+            let nullable = self.written.entry(name.to_owned()).or_insert(true);
+            *nullable &= column.nullable;
         }
     }
 
@@ -502,12 +522,15 @@ impl<'a> Survey<'a> {
         } else {
             insert.columns.iter().map(lower).collect()
         };
-        let mut types = Vec::new();
+        let mut specs = Vec::new();
         for c in &columns {
             let spec = record
                 .column(c)
                 .ok_or_else(|| SqlError::invalid(format!("unknown column {c}")))?;
-            types.push(spec.ty);
+            // The pk is NOT NULL whatever its declaration says.
+            let mut spec = spec.clone();
+            spec.nullable &= spec.name != record.primary_key;
+            specs.push(spec);
         }
         if let Some(source) = &insert.source {
             if let SetExpr::Values(values) = source.body.as_ref() {
@@ -517,9 +540,10 @@ impl<'a> Survey<'a> {
                             "INSERT has a different number of values and columns",
                         ));
                     }
-                    for (v, ty) in row.iter().zip(&types) {
+                    for (v, spec) in row.iter().zip(&specs) {
                         if let Some(p) = placeholder_name(v) {
-                            self.note_param(&p, Some(*ty))?;
+                            self.note_param(&p, Some(spec.ty))?;
+                            self.note_write(&p, spec);
                         }
                     }
                 }
@@ -889,11 +913,43 @@ fn output_labels(
     Ok(labels)
 }
 
-fn resolve_order_by(
-    query: &Query,
-    catalog: &Catalog,
-    survey: &Survey<'_>,
-) -> Result<Vec<OrderColumn>, String> {
+/// One table of the top-level FROM: what its columns are qualified with, and its name.
+struct FromItem {
+    qualifier: String,
+    table: String,
+}
+
+/// The plain tables of the top-level SELECT's FROM (joins included); a derived table or any
+/// other factor makes keyset paging unavailable, with the reason.
+fn from_items(select: &Select) -> Result<Vec<FromItem>, String> {
+    let mut items = Vec::new();
+    let mut factors = Vec::new();
+    for t in &select.from {
+        factors.push(&t.relation);
+        factors.extend(t.joins.iter().map(|j| &j.relation));
+    }
+    for factor in factors {
+        let TableFactor::Table { name, alias, .. } = factor else {
+            return Err("keyset paging needs FROM to name plain tables (no subquery)".into());
+        };
+        let table = last_lower(name);
+        items.push(FromItem {
+            qualifier: alias
+                .as_ref()
+                .map_or_else(|| table.clone(), |a| lower(&a.name)),
+            table,
+        });
+    }
+    Ok(items)
+}
+
+/// The ORDER BY of a keyset-pageable SELECT, resolved to columns of its FROM tables. The
+/// tuple must identify a result row: it ends in a unique key, and it holds a unique key of
+/// every table in FROM (a join repeats a table's row once per matching row of the other, so
+/// one table's key alone is not unique in the result). A unique key is the primary key or a
+/// NOT NULL column with a UNIQUE index (NULLs are not unique-checked, so two rows may share
+/// one).
+fn resolve_order_by(query: &Query, catalog: &Catalog) -> Result<Vec<OrderColumn>, String> {
     let SetExpr::Select(select) = query.body.as_ref() else {
         return Err("keyset paging needs a plain SELECT (no UNION)".into());
     };
@@ -906,21 +962,21 @@ fn resolve_order_by(
     let Some(order_by) = &query.order_by else {
         return Err("keyset paging needs ORDER BY".into());
     };
+    let items = from_items(select)?;
     let mut out = Vec::new();
+    let mut keyed = vec![false; items.len()];
     for item in &order_by.exprs {
-        let (table, column) = match &item.expr {
+        let (at, column) = match &item.expr {
             Expr::Identifier(id) => {
-                let owners: Vec<&String> = survey
-                    .table_uses
-                    .keys()
-                    .filter(|t| {
+                let owners: Vec<usize> = (0..items.len())
+                    .filter(|i| {
                         catalog
-                            .get(*t)
+                            .get(&items[*i].table)
                             .is_some_and(|r| r.column(&id.value).is_some())
                     })
                     .collect();
                 match owners.as_slice() {
-                    [one] => ((*one).clone(), id.value.clone()),
+                    [one] => (*one, id.value.clone()),
                     _ => {
                         return Err(format!(
                             "ORDER BY {} must name exactly one table's column for keyset paging",
@@ -930,17 +986,20 @@ fn resolve_order_by(
                 }
             }
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                let table = match survey.aliases.get(&parts[0].value) {
-                    Some(Some(t)) => t.clone(),
-                    Some(None) => {
-                        return Err("keyset paging cannot order by a subquery's column".into())
-                    }
-                    None => parts[0].value.clone(),
-                };
-                (table, parts[1].value.clone())
+                let at = items
+                    .iter()
+                    .position(|i| i.qualifier == parts[0].value)
+                    .ok_or_else(|| {
+                        format!(
+                            "keyset paging needs ORDER BY columns of the FROM tables ({} is not one)",
+                            parts[0].value
+                        )
+                    })?;
+                (at, parts[1].value.clone())
             }
             _ => return Err("keyset paging needs ORDER BY plain columns".into()),
         };
+        let table = items[at].table.clone();
         let record = catalog
             .get(&table)
             .ok_or_else(|| format!("unknown table {table}"))?;
@@ -957,23 +1016,33 @@ fn resolve_order_by(
                 .map(|i| i.name.clone())
         };
         let unique = record.primary_key == column
-            || record
-                .indexes
-                .iter()
-                .any(|i| i.column == column && i.unique);
+            || (!spec.nullable
+                && record
+                    .indexes
+                    .iter()
+                    .any(|i| i.column == column && i.unique));
+        keyed[at] |= unique;
         out.push(OrderColumn {
             table,
             column,
             ty: spec.ty,
             descending: item.asc == Some(false),
             unique,
+            // A joined table's columns are NULL in rows an outer join made up.
+            nullable: items.len() > 1 || (spec.nullable && record.primary_key != spec.name),
             index,
         });
     }
-    match out.last() {
-        Some(last) if last.unique => Ok(out),
-        _ => Err("keyset paging needs ORDER BY to end in a unique key (the primary key or a UNIQUE index column)".into()),
+    if !out.last().is_some_and(|last| last.unique) {
+        return Err("keyset paging needs ORDER BY to end in a unique key (the primary key or a NOT NULL UNIQUE column)".into());
     }
+    if let Some(i) = keyed.iter().position(|k| !k) {
+        return Err(format!(
+            "keyset paging over a join needs ORDER BY to hold a unique key of every table: add {}'s primary key",
+            items[i].qualifier
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

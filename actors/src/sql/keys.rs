@@ -9,6 +9,8 @@ use uuid::Uuid;
 use crate::store::rows::{ColumnType, TableRecord};
 
 const NULL_TAG: u8 = 0x00;
+/// The key of NULL: below every other key.
+pub const NULL_KEY: [u8; 1] = [NULL_TAG];
 const VALUE_TAG: u8 = 0x01;
 const STORED_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
 /// The API's time format (SPEC: `2026-02-04T13:00:00Z`).

@@ -24,7 +24,8 @@ use gluesql_core::store::Planner as _;
 use gluesql_core::translate::{translate_with_params, IntoParamLiteral, ParamLiteral};
 use serde_json::{Map, Value as Json};
 use sqlparser::ast::{
-    BinaryOperator, Expr, Ident, Offset, OffsetRows, SelectItem, SetExpr, Statement,
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, Offset, OffsetRows, SelectItem, SetExpr, Statement,
     Value as SqlValue,
 };
 use uuid::Uuid;
@@ -485,18 +486,18 @@ impl Job {
                         }
                         let mut typed = Vec::new();
                         for (o, v) in order.iter().zip(&values) {
-                            let value = json_to_value(Some(o.ty), v).map_err(|_| {
-                                SqlError::cursor("cursor does not match this query definition")
-                            })?;
-                            if value == Value::Null {
-                                return Err(SqlError::cursor(
-                                    "keyset paging cannot resume after a NULL ORDER BY value",
-                                ));
-                            }
+                            // The cursor is signed: a NULL in it is a NULL the page ended on.
+                            let value = if v.is_null() {
+                                Value::Null
+                            } else {
+                                json_to_value(Some(o.ty), v).map_err(|_| {
+                                    SqlError::cursor("cursor does not match this query definition")
+                                })?
+                            };
                             typed.push(value);
                         }
                         let first = params.len() + 1;
-                        let predicate = keyset_predicate(&order, &order_exprs, first);
+                        let predicate = keyset_predicate(&order, &order_exprs, &typed, first);
                         select.selection = Some(match select.selection.take() {
                             Some(w) => Expr::BinaryOp {
                                 left: Box::new(Expr::Nested(Box::new(w))),
@@ -519,6 +520,8 @@ impl Job {
                                 }
                             }
                         }
+                        // NULLs are spelled `IS NULL` in the predicate, not bound.
+                        typed.retain(|v| *v != Value::Null);
                         params.extend(typed.into_iter().map(value_literal));
                     }
                 }
@@ -629,55 +632,82 @@ fn number(n: u64) -> Expr {
     ))
 }
 
-/// `(c1 > $a) OR (c1 = $a AND c2 > $b) ...` with `<` for descending columns.
-fn keyset_predicate(order: &[OrderColumn], exprs: &[Expr], first: usize) -> Expr {
-    let placeholder = |i: usize| Expr::Value(SqlValue::Placeholder(format!("${}", first + i)));
+/// Rows strictly after the cursor row in ORDER BY order: `(c1 > $a) OR (c1 = $a AND c2 > $b)
+/// ...` with `<` for descending columns. NULL sorts last ascending and first descending (as
+/// GlueSQL sorts), so against a NULL cursor value "equal" is `IS NULL`, "after" is nothing
+/// (ascending) or `IS NOT NULL` (descending), and "after" a value includes the NULLs when
+/// ascending. Non-NULL cursor values are bound as `$first`, `$first+1`, ... in order.
+fn keyset_predicate(order: &[OrderColumn], exprs: &[Expr], values: &[Value], first: usize) -> Expr {
+    let mut slots = Vec::with_capacity(values.len());
+    let mut next = first;
+    for v in values {
+        if *v == Value::Null {
+            slots.push(None);
+        } else {
+            slots.push(Some(Expr::Value(SqlValue::Placeholder(format!("${next}")))));
+            next += 1;
+        }
+    }
+    let binary = |left: &Expr, op, right: Expr| Expr::BinaryOp {
+        left: Box::new(left.clone()),
+        op,
+        right: Box::new(right),
+    };
+    let and = |a: Expr, b: Expr| binary(&a, BinaryOperator::And, b);
+    // GlueSQL makes `x AND NULL` / `x OR NULL` NULL (false) whatever `x` is, so a comparison
+    // that may meet a NULL column is wrapped in COALESCE with its truth for NULL.
+    let guarded = |i: usize, cmp: Expr, if_null: bool| {
+        if !order[i].nullable {
+            return cmp;
+        }
+        let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+        Expr::Function(Function {
+            name: ObjectName(vec![Ident::new("COALESCE")]),
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![arg(cmp), arg(Expr::Value(SqlValue::Boolean(if_null)))],
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        })
+    };
+    let equal = |i: usize| match &slots[i] {
+        Some(p) => guarded(i, binary(&exprs[i], BinaryOperator::Eq, p.clone()), false),
+        None => Expr::IsNull(Box::new(exprs[i].clone())),
+    };
+    let after = |i: usize| -> Option<Expr> {
+        match (&slots[i], order[i].descending) {
+            (None, false) => None,
+            (None, true) => Some(Expr::IsNotNull(Box::new(exprs[i].clone()))),
+            // NULL sorts before every value descending, after every value ascending.
+            (Some(p), true) => Some(guarded(
+                i,
+                binary(&exprs[i], BinaryOperator::Lt, p.clone()),
+                false,
+            )),
+            (Some(p), false) => Some(guarded(
+                i,
+                binary(&exprs[i], BinaryOperator::Gt, p.clone()),
+                true,
+            )),
+        }
+    };
     let mut disjuncts = Vec::new();
     for i in 0..order.len() {
-        let mut conj: Option<Expr> = None;
-        for (j, e) in exprs.iter().enumerate().take(i) {
-            let eq = Expr::BinaryOp {
-                left: Box::new(e.clone()),
-                op: BinaryOperator::Eq,
-                right: Box::new(placeholder(j)),
-            };
-            conj = Some(match conj {
-                Some(c) => Expr::BinaryOp {
-                    left: Box::new(c),
-                    op: BinaryOperator::And,
-                    right: Box::new(eq),
-                },
-                None => eq,
-            });
-        }
-        let o = &order[i];
-        let cmp = Expr::BinaryOp {
-            left: Box::new(exprs[i].clone()),
-            op: if o.descending {
-                BinaryOperator::Lt
-            } else {
-                BinaryOperator::Gt
-            },
-            right: Box::new(placeholder(i)),
-        };
-        let term = match conj {
-            Some(c) => Expr::BinaryOp {
-                left: Box::new(c),
-                op: BinaryOperator::And,
-                right: Box::new(cmp),
-            },
-            None => cmp,
-        };
+        let Some(last) = after(i) else { continue };
+        let term = (0..i).map(equal).rev().fold(last, |acc, eq| and(eq, acc));
         disjuncts.push(Expr::Nested(Box::new(term)));
     }
     disjuncts
         .into_iter()
-        .reduce(|a, b| Expr::BinaryOp {
-            left: Box::new(a),
-            op: BinaryOperator::Or,
-            right: Box::new(b),
-        })
-        .expect("ORDER BY has at least one column")
+        .reduce(|a, b| binary(&a, BinaryOperator::Or, b))
+        // Nothing sorts after the cursor: the last column is a unique key, so this only
+        // happens when it is NULL (a LEFT JOIN's missing row) after NULLs of every column.
+        .unwrap_or(Expr::Value(SqlValue::Boolean(false)))
 }
 
 fn value_literal(v: Value) -> ParamLiteral {
@@ -761,6 +791,7 @@ fn bind_params(analysis: &Analysis, request: &ExecuteRequest) -> Result<Vec<Valu
                 "field required",
                 "value_error.missing",
             )),
+            Some(Json::Null) if p.nullable => bound.push(Value::Null),
             Some(v) => match json_to_value(p.ty, v) {
                 Ok(v) => bound.push(v),
                 Err((msg, kind)) => errors.push(ParamError::new(&p.name, msg, kind)),

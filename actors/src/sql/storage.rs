@@ -19,7 +19,7 @@ use gluesql_core::store::{
 };
 
 use super::error::SqlError;
-use super::keys::{bucket_of, decode_row, encode_key, encode_row, stored_to_value};
+use super::keys::{bucket_of, decode_row, encode_key, encode_row, stored_to_value, NULL_KEY};
 use crate::store::rows::{
     ColumnType, IndexBound, IndexEntry, IndexRange, PkRange, RowAddr, RowDelete, RowInsert,
     RowQuota, RowStore, RowUpdate, RowWritten, TableRecord,
@@ -644,6 +644,9 @@ impl Index for RowsAdapter {
             .column(&column_name)
             .ok_or_else(|| self.fail(SqlError::Internal("indexed column missing".into())))?;
         let mut range = IndexRange::all();
+        // No comparison: the engine reads the index for its ORDER BY.
+        let ordering = cmp_value.is_none();
+        let mut resumed = false;
         if let Some((op, value)) = cmp_value {
             let Some(key) = encode_key(spec.ty, &value) else {
                 return Ok(Box::new(std::iter::empty()));
@@ -665,7 +668,7 @@ impl Index for RowsAdapter {
             // SQL comparisons never match NULL, which sorts first.
             if matches!(range.lower, IndexBound::Unbounded) {
                 range.lower = IndexBound::Key {
-                    key: vec![0],
+                    key: NULL_KEY.to_vec(),
                     inclusive: false,
                 };
             }
@@ -681,6 +684,7 @@ impl Index for RowsAdapter {
                 } else {
                     range.lower = b;
                 }
+                resumed = true;
             }
         }
         if index_name == PK_INDEX {
@@ -717,7 +721,39 @@ impl Index for RowsAdapter {
                 failed: false,
             }));
         }
-        self.index_scan(table, index_name, descending, range)
+        if !ordering {
+            return self.index_scan(table, index_name, descending, range);
+        }
+        // Our keys put NULL first; GlueSQL sorts NULL last ascending (first descending), and
+        // an index read for ORDER BY must give the order a sort would: values, then NULLs.
+        let null = IndexBound::Key {
+            key: NULL_KEY.to_vec(),
+            inclusive: true,
+        };
+        let nulls = IndexRange {
+            lower: null.clone(),
+            upper: null,
+        };
+        if matches!(range.lower, IndexBound::Unbounded) {
+            range.lower = IndexBound::Key {
+                key: NULL_KEY.to_vec(),
+                inclusive: false,
+            };
+        }
+        let values = self.index_scan(table, index_name, descending, range)?;
+        if !descending {
+            return Ok(Box::new(
+                values.chain(self.index_scan(table, index_name, false, nulls)?),
+            ));
+        }
+        // Descending, the NULLs come first, so a resumed page is past them.
+        if resumed {
+            return Ok(values);
+        }
+        Ok(Box::new(
+            self.index_scan(table, index_name, true, nulls)?
+                .chain(values),
+        ))
     }
 }
 
