@@ -1020,6 +1020,25 @@ impl KeepAlive {
     }
 }
 
+/// `commonrock_sql_rows_read_total` from the node's /metrics.
+fn sql_rows_read(node: &Server, c: &Creds) -> Option<f64> {
+    let auth = format!("Bearer {}", c.admin_token);
+    let (status, text) = http(
+        &node.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", auth.as_str())],
+        "",
+    )
+    .ok()?;
+    if status != 200 {
+        return None;
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("commonrock_sql_rows_read_total "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 fn admin_post(node: &Server, c: &Creds, path: &str, body: &Value) -> Result<Value, String> {
     let auth = format!("Bearer {}", c.admin_token);
     let (status, text) = http(
@@ -1144,7 +1163,14 @@ fn sql_scenarios(env: &Env, node: &Server, c: &Creds, tag: &str) -> Result<Value
     say(format!(
         "{tag} sql: keyset paging of every row, pages of {SQL_PAGE}"
     ));
-    let walk = rt.block_on(walk(&node.addr, &path, &headers, &paging, n));
+    let read_before = sql_rows_read(node, c);
+    let mut walk = rt.block_on(walk(&node.addr, &path, &headers, &paging, n));
+    // What the node read from its store for the whole walk, per page: the fast path's bound.
+    if let (Some(before), Some(after)) = (read_before, sql_rows_read(node, c)) {
+        let pages = walk["pages"].as_f64().unwrap_or(0.0).max(1.0);
+        walk["store_rows_read"] = json!(after - before);
+        walk["store_rows_read_per_page"] = json!((after - before) / pages);
+    }
     let rows = walk["rows"].as_u64().unwrap_or(0);
     if rows != n as u64 || walk["error"].is_string() || walk["out_of_order"].as_u64() != Some(0) {
         say(format!(
@@ -1386,6 +1412,12 @@ mod report {
             f(&p["seconds"]),
             n(f(&p["rows_per_s"])),
             met(p["complete"].as_bool() == Some(true))
+        ));
+        let limit = f(&p["limit"]);
+        let per_page = f(&p["store_rows_read_per_page"]);
+        t.push_str(&format!(
+            "| {label}: store rows read per keyset page (limit {limit}) | — | {per_page:.1} | — | ≤ limit + 4 | {} |\n",
+            met(per_page <= limit + 4.0)
         ));
     }
 
