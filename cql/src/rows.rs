@@ -7,7 +7,10 @@
 //!
 //! - Metadata (`sql_tables`, `sql_definitions`): conditional only, one partition per project.
 //!   Quotas are checked by reading the (small) partition before the insert, so two concurrent
-//!   creates may together exceed the quota by one each.
+//!   creates may together exceed the quota by one each. A definition is renamed by one
+//!   conditional batch on its project's partition (claim the new name, release the old one);
+//!   its id lookup (`sql_definition_ids`, plain) follows, and a reader whose lookup is behind
+//!   finds the id among the partition's names.
 //! - Rows (`sql_rows`) and index entries (`sql_index_entries`): plain only, always written
 //!   together in a logged batch, so a row and its entries land together.
 //! - The row's claim (`sql_row_claims`, one partition per row): conditional only. It says the
@@ -23,14 +26,19 @@
 //!   its row or owner's pk claim missing) is taken over by the next insert.
 //! - Row counts (`sql_row_counts`): counters, updated after the batch (approximate: a failure
 //!   between the batch and the counter update, or a timeout, leaves the count off by one).
+//! - Index backfill (CREATE INDEX over existing rows): an entry is written, plainly, with the
+//!   timestamp of the row's last batch (read from its claim, whose digest must match the row
+//!   the entry was computed from), so any later batch of the row, which moves or keeps the
+//!   entry itself, wins over it whatever the order of arrival.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 
 use async_trait::async_trait;
 use commonrock_actors::store::rows::{
-    DefinitionRecord, IndexBound, IndexEntry, IndexRange, MetaInserted, PkRange, RowAddr,
-    RowDelete, RowInsert, RowStore, RowUpdate, RowWritten, StoredRow, TableKey, TableRecord,
+    DefinitionRecord, IndexBound, IndexEntry, IndexRange, MetaInserted, MetaReplaced, PkRange,
+    RowAddr, RowDelete, RowInsert, RowStore, RowUpdate, RowWritten, StoredRow, TableKey,
+    TableRecord,
 };
 use commonrock_actors::store::StoreError;
 use futures_util::{StreamExt, TryStreamExt};
@@ -43,7 +51,7 @@ use scylla::value::{Counter, CqlValue};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::store::{decode, encode, exec_error, unavailable, CqlStore};
+use crate::store::{applied, decode, encode, exec_error, unavailable, CqlStore};
 
 /// Rows fetched per page of a large read.
 const PAGE_SIZE: i32 = 500;
@@ -71,6 +79,8 @@ pub struct RowStatements {
     insert_definition: PreparedStatement,
     get_definition: PreparedStatement,
     list_definitions: PreparedStatement,
+    list_definition_ids: PreparedStatement,
+    update_definition: PreparedStatement,
     delete_definition: PreparedStatement,
     put_definition_id: PreparedStatement,
     get_definition_id: PreparedStatement,
@@ -99,6 +109,7 @@ pub struct RowStatements {
     get_unique: PreparedStatement,
     take_unique: PreparedStatement,
     release_unique: PreparedStatement,
+    purge_unique: PreparedStatement,
 
     add_count: PreparedStatement,
     get_count: PreparedStatement,
@@ -242,6 +253,21 @@ pub(crate) async fn prepare(session: &CqlSession, ks: &str) -> Result<RowStateme
             session,
             format!("SELECT data FROM {ks}.sql_definitions WHERE project_id = ?"),
             true,
+        )
+        .await?,
+        list_definition_ids: prep(
+            session,
+            format!("SELECT name, id FROM {ks}.sql_definitions WHERE project_id = ?"),
+            true,
+        )
+        .await?,
+        update_definition: prep(
+            session,
+            format!(
+                "UPDATE {ks}.sql_definitions SET data = ? WHERE project_id = ? AND name = ? \
+                 IF id = ?"
+            ),
+            false,
         )
         .await?,
         delete_definition: prep(
@@ -393,6 +419,15 @@ pub(crate) async fn prepare(session: &CqlSession, ks: &str) -> Result<RowStateme
             format!(
                 "DELETE FROM {ks}.sql_unique_claims WHERE project_id = ? AND table_id = ? \
                  AND index_name = ? AND key = ? IF owner = ?"
+            ),
+            false,
+        )
+        .await?,
+        purge_unique: prep(
+            session,
+            format!(
+                "DELETE FROM {ks}.sql_unique_claims WHERE project_id = ? AND table_id = ? \
+                 AND index_name = ? AND key = ? IF EXISTS"
             ),
             false,
         )
@@ -879,6 +914,120 @@ impl CqlStore {
     }
 }
 
+/// Query definitions: the id lookup and the rename.
+impl CqlStore {
+    /// The record stored under `name` if it is definition `id`'s.
+    async fn definition_named(
+        &self,
+        project_id: Uuid,
+        name: &str,
+        id: Uuid,
+    ) -> Result<Option<DefinitionRecord>, StoreError> {
+        let rows = self
+            .run(&self.rows.get_definition, (project_id, name))
+            .await?
+            .into_rows_result()
+            .map_err(unavailable)?;
+        match rows
+            .maybe_first_row::<(Option<Uuid>, Option<String>)>()
+            .map_err(corrupt)?
+        {
+            Some((Some(found), Some(data))) if found == id => {
+                decode(&data, "sql definition").map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Definition `id`'s current name and record. The id lookup says where to look; a lookup
+    /// with no record of this id behind it is either stale (the definition is gone, or an
+    /// insert is in flight) or behind a rename (updated just after the rename's batch, or
+    /// never if the node died in between): the id is then looked for among the partition's
+    /// names, and a lookup found behind is repaired.
+    async fn find_definition(
+        &self,
+        project_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<(String, DefinitionRecord)>, StoreError> {
+        let rows = self
+            .run(&self.rows.get_definition_id, (project_id, id))
+            .await?
+            .into_rows_result()
+            .map_err(unavailable)?;
+        let Some((Some(name),)) = rows
+            .maybe_first_row::<(Option<String>,)>()
+            .map_err(corrupt)?
+        else {
+            return Ok(None);
+        };
+        if let Some(d) = self.definition_named(project_id, &name, id).await? {
+            return Ok(Some((name, d)));
+        }
+        let names: Vec<(String, Option<Uuid>)> = self
+            .collect(&self.rows.list_definition_ids, (project_id,), usize::MAX)
+            .await?;
+        let Some((name, _)) = names.into_iter().find(|(_, found)| *found == Some(id)) else {
+            return Ok(None);
+        };
+        let Some(d) = self.definition_named(project_id, &name, id).await? else {
+            return Ok(None);
+        };
+        self.run(&self.rows.put_definition_id, (project_id, id, &name))
+            .await?;
+        Ok(Some((name, d)))
+    }
+
+    /// One attempt at a rename: the new name claimed and the old one released in one
+    /// conditional batch on the project's partition, so readers see one record or the other.
+    async fn rename_definition(
+        &self,
+        d: &DefinitionRecord,
+        old_name: &str,
+        data: &str,
+    ) -> Result<bool, StoreError> {
+        let mut batch = Batch::new(BatchType::Logged);
+        batch.append_statement(self.rows.insert_definition.clone());
+        batch.append_statement(self.rows.delete_definition.clone());
+        let values = (
+            (d.project_id, &d.name, d.id, data),
+            (d.project_id, old_name, d.id),
+        );
+        let ok = applied(
+            self.session
+                .batch(&batch, values)
+                .await
+                .map_err(exec_error)?,
+        )?;
+        self.count_lwt("sql_rename_definition", ok);
+        if ok {
+            // Readers whose lookup still names the old name find the id by its new one.
+            self.run(&self.rows.put_definition_id, (d.project_id, d.id, &d.name))
+                .await?;
+        }
+        Ok(ok)
+    }
+
+    /// Who holds a UNIQUE value, if anyone.
+    async fn unique_owner(
+        &self,
+        table: TableKey,
+        entry: &IndexEntry,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self
+            .run(
+                &self.rows.get_unique,
+                (table.project_id, table.table_id, &entry.index, &entry.key),
+            )
+            .await?
+            .into_rows_result()
+            .map_err(unavailable)?;
+        Ok(rows
+            .maybe_first_row::<(Option<Vec<u8>>, Option<i64>)>()
+            .map_err(corrupt)?
+            .and_then(|(owner, _)| owner))
+    }
+}
+
 fn pk_bound_values(bound: &Bound<Vec<u8>>, values: &mut Vec<CqlValue>) -> usize {
     match bound {
         Bound::Unbounded => 0,
@@ -1097,31 +1246,7 @@ impl RowStore for CqlStore {
         project_id: Uuid,
         id: Uuid,
     ) -> Result<Option<DefinitionRecord>, StoreError> {
-        let rows = self
-            .run(&self.rows.get_definition_id, (project_id, id))
-            .await?
-            .into_rows_result()
-            .map_err(unavailable)?;
-        let Some((Some(name),)) = rows
-            .maybe_first_row::<(Option<String>,)>()
-            .map_err(corrupt)?
-        else {
-            return Ok(None);
-        };
-        let rows = self
-            .run(&self.rows.get_definition, (project_id, &name))
-            .await?
-            .into_rows_result()
-            .map_err(unavailable)?;
-        match rows
-            .maybe_first_row::<(Option<Uuid>, Option<String>)>()
-            .map_err(corrupt)?
-        {
-            Some((Some(found), Some(data))) if found == id => {
-                decode(&data, "sql definition").map(Some)
-            }
-            _ => Ok(None),
-        }
+        Ok(self.find_definition(project_id, id).await?.map(|(_, d)| d))
     }
 
     async fn list_definitions(
@@ -1133,15 +1258,7 @@ impl RowStore for CqlStore {
     }
 
     async fn delete_definition(&self, project_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
-        let rows = self
-            .run(&self.rows.get_definition_id, (project_id, id))
-            .await?
-            .into_rows_result()
-            .map_err(unavailable)?;
-        let Some((Some(name),)) = rows
-            .maybe_first_row::<(Option<String>,)>()
-            .map_err(corrupt)?
-        else {
+        let Some((name, _)) = self.find_definition(project_id, id).await? else {
             return Ok(false);
         };
         let ok = self
@@ -1155,6 +1272,51 @@ impl RowStore for CqlStore {
         self.run(&self.rows.delete_definition_id, (project_id, id))
             .await?;
         Ok(ok)
+    }
+
+    async fn replace_definition(
+        &self,
+        definition: &DefinitionRecord,
+    ) -> Result<MetaReplaced, StoreError> {
+        let d = definition;
+        let data = encode(d)?;
+        // A refused write may only mean that a concurrent replace moved the record between
+        // the read and the write: look again a few times before calling it gone.
+        for _ in 0..3 {
+            let Some((old_name, _)) = self.find_definition(d.project_id, d.id).await? else {
+                return Ok(MetaReplaced::NotFound);
+            };
+            if old_name == d.name {
+                if self
+                    .conditional(
+                        "sql_replace_definition",
+                        &self.rows.update_definition,
+                        (&data, d.project_id, &d.name, d.id),
+                    )
+                    .await?
+                {
+                    return Ok(MetaReplaced::Replaced);
+                }
+                continue;
+            }
+            if self.rename_definition(d, &old_name, &data).await? {
+                return Ok(MetaReplaced::Replaced);
+            }
+            let rows = self
+                .run(&self.rows.get_definition, (d.project_id, &d.name))
+                .await?
+                .into_rows_result()
+                .map_err(unavailable)?;
+            if let Some((Some(holder), _)) = rows
+                .maybe_first_row::<(Option<Uuid>, Option<String>)>()
+                .map_err(corrupt)?
+            {
+                if holder != d.id {
+                    return Ok(MetaReplaced::NameTaken);
+                }
+            }
+        }
+        Ok(MetaReplaced::NotFound)
     }
 
     async fn get_rows(
@@ -1449,6 +1611,124 @@ impl RowStore for CqlStore {
             .and_then(|(n,)| n)
             .map_or(0, |c| c.0);
         Ok(n.max(0) as u64)
+    }
+
+    async fn put_index_entry(
+        &self,
+        table: TableKey,
+        addr: &RowAddr,
+        row: &[u8],
+        entry: &IndexEntry,
+    ) -> Result<RowWritten, StoreError> {
+        let pk = &addr.pk;
+        let Some((current, ts)) = self.get_claim(table, pk).await? else {
+            return Ok(RowWritten::Conflict);
+        };
+        if current != digest(row) {
+            return Ok(RowWritten::Conflict);
+        }
+        if entry.unique {
+            let (ours, _) = self.claim_unique(table, entry, pk, now_micros()).await?;
+            if !ours {
+                // Held by another row, or released between the claim and the look (retry).
+                return Ok(match self.unique_owner(table, entry).await? {
+                    Some(owner) if owner != *pk => RowWritten::UniqueViolation {
+                        index: entry.index.clone(),
+                    },
+                    _ => RowWritten::Conflict,
+                });
+            }
+        }
+        // At the timestamp of the batch that wrote `row`: every later batch of the row, which
+        // writes or deletes this entry itself, wins over it.
+        let mut put = self.rows.put_entry.clone();
+        put.set_timestamp(Some(ts));
+        self.run(&put, self.entry_values(table, entry, pk)).await?;
+        Ok(RowWritten::Done)
+    }
+
+    async fn remove_index_entry(
+        &self,
+        table: TableKey,
+        addr: &RowAddr,
+        row: Option<&[u8]>,
+        entry: &IndexEntry,
+    ) -> Result<RowWritten, StoreError> {
+        let pk = &addr.pk;
+        let before = self.get_claim(table, pk).await?;
+        match (&before, row) {
+            (None, None) => {}
+            (Some((current, _)), Some(row)) if *current == digest(row) => {}
+            _ => return Ok(RowWritten::Conflict),
+        }
+        // At the row's current timestamp, so no later batch of the row is shadowed. An absent
+        // row's delete batch already removed the entry (it listed every index of the table).
+        if let Some((_, ts)) = &before {
+            let mut delete = self.rows.delete_entry.clone();
+            delete.set_timestamp(Some(*ts));
+            self.run(&delete, self.entry_values(table, entry, pk))
+                .await?;
+        }
+        if entry.unique {
+            self.release_unique(table, entry, pk).await?;
+        }
+        // A write of the row meanwhile may have moved it back to this key, counting on the
+        // claim just released: the caller looks again and claims it anew.
+        if self.get_claim(table, pk).await? != before {
+            return Ok(RowWritten::Conflict);
+        }
+        Ok(RowWritten::Done)
+    }
+
+    async fn purge_index(
+        &self,
+        table: TableKey,
+        index: &str,
+        unique: bool,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let limit = limit.max(1);
+        let mut deleted = 0usize;
+        // Statement 0: the whole index, ascending.
+        let scan = &self.rows.scan_index[0];
+        for shard in 0..INDEX_SHARDS {
+            if deleted >= limit {
+                break;
+            }
+            let left = limit - deleted;
+            let entries: Vec<(Vec<u8>, Vec<u8>)> = self
+                .collect(
+                    scan,
+                    (
+                        table.project_id,
+                        table.table_id,
+                        index,
+                        shard,
+                        cql_limit(left),
+                    ),
+                    left,
+                )
+                .await?;
+            for (key, pk) in entries {
+                let e = IndexEntry {
+                    index: index.to_owned(),
+                    key,
+                    unique,
+                };
+                self.run(&self.rows.delete_entry, self.entry_values(table, &e, &pk))
+                    .await?;
+                if unique {
+                    self.conditional(
+                        "sql_purge_unique",
+                        &self.rows.purge_unique,
+                        (table.project_id, table.table_id, index, &e.key),
+                    )
+                    .await?;
+                }
+                deleted += 1;
+            }
+        }
+        Ok(deleted as u64)
     }
 }
 

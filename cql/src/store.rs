@@ -199,10 +199,15 @@ impl CqlStore {
         values: impl SerializeRow,
     ) -> Result<bool, StoreError> {
         let ok = applied(self.run(statement, values).await?)?;
+        self.count_lwt(op, ok);
+        Ok(ok)
+    }
+
+    /// Counts one lightweight transaction (statement or conditional batch) in the metric.
+    pub(crate) fn count_lwt(&self, op: &'static str, ok: bool) {
         self.lwt
             .with_label_values(&[op, if ok { "true" } else { "false" }])
             .inc();
-        Ok(ok)
     }
 
     /// The single `data` column of at most one row.

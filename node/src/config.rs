@@ -143,6 +143,13 @@ pub struct ServeArgs {
     /// Deadline of one store call in milliseconds.
     #[arg(long, env = "COMMONROCK_STORE_TIMEOUT_MS")]
     pub store_timeout_ms: Option<u64>,
+    /// Deadline of one SQL statement (sql/execute) in milliseconds.
+    #[arg(long, env = "COMMONROCK_SQL_STATEMENT_TIMEOUT_MS")]
+    pub sql_statement_timeout_ms: Option<u64>,
+    /// How long a store call may outlive its statement's deadline, in milliseconds: CREATE
+    /// INDEX on a table with rows waits statement timeout + this before its backfill.
+    #[arg(long, env = "COMMONROCK_SQL_STORE_MARGIN_MS")]
+    pub sql_store_margin_ms: Option<u64>,
     #[arg(long, env = "COMMONROCK_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
     /// How long /readyz is red before the listeners close on SIGTERM (load balancers need a
@@ -183,6 +190,8 @@ struct FileConfig {
     argon2_threads: Option<usize>,
     argon2_queue: Option<usize>,
     store_timeout_ms: Option<u64>,
+    sql_statement_timeout_ms: Option<u64>,
+    sql_store_margin_ms: Option<u64>,
     log_format: Option<LogFormat>,
     shutdown_delay_ms: Option<u64>,
     sql_max_rows: Option<u32>,
@@ -216,6 +225,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// `SQL_MAX_ROWS`: the largest page a SQL execution may ask for.
     pub sql_max_rows: u32,
+    pub sql_statement_timeout: Duration,
+    pub sql_store_margin: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -284,6 +295,11 @@ impl Config {
                 "must be at least 32 characters (use `commonrock admin mint-token` or a random string)",
             ));
         }
+        let store_timeout = Duration::from_millis(
+            args.store_timeout_ms
+                .or(file.store_timeout_ms)
+                .unwrap_or(2000),
+        );
         let config = Config {
             dev: args.dev,
             listen: args
@@ -336,11 +352,7 @@ impl Config {
                 .unwrap_or(1_000_000),
             argon2_threads: args.argon2_threads.or(file.argon2_threads).unwrap_or(cores),
             argon2_queue: args.argon2_queue.or(file.argon2_queue).unwrap_or(4096),
-            store_timeout: Duration::from_millis(
-                args.store_timeout_ms
-                    .or(file.store_timeout_ms)
-                    .unwrap_or(2000),
-            ),
+            store_timeout,
             log_format: args
                 .log_format
                 .or(file.log_format)
@@ -353,6 +365,17 @@ impl Config {
             fault_injection: args.fault_injection,
             admin_token,
             sql_max_rows,
+            sql_statement_timeout: Duration::from_millis(
+                args.sql_statement_timeout_ms
+                    .or(file.sql_statement_timeout_ms)
+                    .unwrap_or(5000),
+            ),
+            sql_store_margin: match args.sql_store_margin_ms.or(file.sql_store_margin_ms) {
+                Some(ms) => Duration::from_millis(ms),
+                // Past the statement's deadline a store call in flight still runs up to the
+                // store timeout; one more second covers the client's own retries and clocks.
+                None => store_timeout.max(Duration::from_secs(2)) + Duration::from_secs(1),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -382,6 +405,17 @@ impl Config {
         }
         if self.store_timeout.is_zero() || self.store_timeout > Duration::from_secs(60) {
             return Err(invalid("--store-timeout-ms", "must be between 1 and 60000"));
+        }
+        if self.sql_statement_timeout < Duration::from_millis(100)
+            || self.sql_statement_timeout > Duration::from_secs(600)
+        {
+            return Err(invalid(
+                "--sql-statement-timeout-ms",
+                "must be between 100 and 600000",
+            ));
+        }
+        if self.sql_store_margin > Duration::from_secs(600) {
+            return Err(invalid("--sql-store-margin-ms", "must be at most 600000"));
         }
         let ks = &self.keyspace;
         if ks.is_empty()
@@ -445,6 +479,41 @@ mod tests {
         })
         .expect_err("unknown key");
         assert!(e.to_string().contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn sql_timeouts_default_and_validate() {
+        let dev = || ServeArgs {
+            dev: true,
+            ..Default::default()
+        };
+        let c = Config::from_args(dev()).expect("defaults");
+        assert_eq!(c.sql_statement_timeout, Duration::from_secs(5));
+        assert_eq!(c.sql_store_margin, Duration::from_secs(3));
+        let c = Config::from_args(ServeArgs {
+            store_timeout_ms: Some(5000),
+            sql_statement_timeout_ms: Some(1500),
+            ..dev()
+        })
+        .expect("valid");
+        assert_eq!(c.sql_statement_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            c.sql_store_margin,
+            Duration::from_secs(6),
+            "store timeout + 1 s"
+        );
+        let c = Config::from_args(ServeArgs {
+            sql_store_margin_ms: Some(250),
+            ..dev()
+        })
+        .expect("valid");
+        assert_eq!(c.sql_store_margin, Duration::from_millis(250));
+        let e = Config::from_args(ServeArgs {
+            sql_statement_timeout_ms: Some(50),
+            ..dev()
+        })
+        .expect_err("too short");
+        assert!(e.to_string().contains("--sql-statement-timeout-ms"), "{e}");
     }
 
     #[test]

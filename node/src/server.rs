@@ -140,6 +140,8 @@ fn start_sql(
     let sql_config = SqlConfig {
         max_rows: config.sql_max_rows,
         default_limit: SqlConfig::default().default_limit.min(config.sql_max_rows),
+        statement_timeout: config.sql_statement_timeout,
+        store_call_margin: config.sql_store_margin,
         ..SqlConfig::default()
     };
     let key = secrets.derive_key(SQL_CURSOR_KEY_CONTEXT);

@@ -5,9 +5,10 @@
 //! `COMMONROCK_TEST_STORE`.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use commonrock_tests::reqwest::Method;
-use commonrock_tests::{Answer, Node, Project, ORIGIN};
+use commonrock_tests::{Answer, Node, NodeOptions, Project, ORIGIN};
 use serde_json::{json, Value};
 
 const PW: &str = "password123";
@@ -942,4 +943,326 @@ async fn admin_lifecycle_of_tables_and_definitions() {
         (s, &b),
         (404, &coded("project_not_found", "Project not found"))
     );
+}
+
+/// `items (id, n)` with rows (1, 10), (2, 20), (3, 10) and the definition `by_n`.
+async fn items_by_n(node: &Node, p: &Project) -> String {
+    let (s, b) = node
+        .sql_table(
+            &p.slug,
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER)",
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let insert = node
+        .sql_definition_id(
+            &p.slug,
+            "insert_item",
+            "INSERT INTO items (id, n) VALUES (:id, :n)",
+            false,
+        )
+        .await;
+    for (id, n) in [(1, 10), (2, 20), (3, 10)] {
+        let a = p
+            .sql_secret(json!({"query_definition_id": insert, "params": {"id": id, "n": n}}))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    node.sql_definition_id(
+        &p.slug,
+        "by_n",
+        "SELECT id FROM items WHERE n = :n ORDER BY id",
+        false,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_definition_keeps_it_executable_under_its_id() {
+    let node = Node::start().await;
+    let p = node.project(json!({})).await;
+    let slug = p.slug.clone();
+    let def = items_by_n(&node, &p).await;
+    node.sql_definition_id(&slug, "other", "SELECT id FROM items ORDER BY id", false)
+        .await;
+    let path = format!("/projects/{slug}/sql/query-definitions/{def}");
+    let (_, before) = node.admin(Method::GET, &path, None).await;
+    let run = || p.sql_secret(json!({"query_definition_id": def, "params": {"n": 10}}));
+    let plain = json!([{"id": 1}, {"id": 3}]);
+    let with_n = json!([{"id": 1, "n": 10}, {"id": 3, "n": 10}]);
+    let a = run().await;
+    assert_eq!((a.status, &a.body["rows"]), (200, &plain), "{}", a.body);
+
+    // New name and text under the same id; executions follow at once.
+    let v2 = "SELECT id, n FROM items WHERE n = :n ORDER BY id";
+    let (s, b) = node
+        .admin(
+            Method::PUT,
+            &path,
+            Some(json!({"name": "by_n_v2", "sql": v2, "public": false})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        (b["id"].as_str(), &b["name"], &b["sql"]),
+        (Some(def.as_str()), &json!("by_n_v2"), &json!(v2))
+    );
+    let (_, shown) = node.admin(Method::GET, &path, None).await;
+    assert_eq!(shown["name"], "by_n_v2");
+    assert_eq!(shown["created_at"], before["created_at"]);
+    let a = run().await;
+    assert_eq!((a.status, &a.body["rows"]), (200, &with_n), "{}", a.body);
+    let (_, list) = node
+        .admin(
+            Method::GET,
+            &format!("/projects/{slug}/sql/query-definitions"),
+            None,
+        )
+        .await;
+    let names: Vec<&str> = list["query_definitions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["by_n_v2", "insert_item", "other"]);
+
+    // A taken name: 409, and the definition is as it was.
+    let (s, b) = node
+        .admin(
+            Method::PUT,
+            &path,
+            Some(json!({"name": "other", "sql": "SELECT id FROM items ORDER BY id"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["detail"]["code"]),
+        (409, &json!("already_exists")),
+        "{b}"
+    );
+    // Invalid SQL: 400, and the definition is as it was.
+    let (s, b) = node
+        .admin(
+            Method::PUT,
+            &path,
+            Some(json!({"name": "by_n_v3", "sql": "SELECT nope FROM items"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &b),
+        (
+            400,
+            &coded("invalid_sql", "Invalid SQL: unknown column nope")
+        )
+    );
+    let (_, shown) = node.admin(Method::GET, &path, None).await;
+    assert_eq!(
+        (&shown["name"], &shown["sql"]),
+        (&json!("by_n_v2"), &json!(v2))
+    );
+    let a = run().await;
+    assert_eq!((a.status, &a.body["rows"]), (200, &with_n), "{}", a.body);
+    // An unknown id: 404.
+    let (s, b) = node
+        .admin(
+            Method::PUT,
+            &format!(
+                "/projects/{slug}/sql/query-definitions/{}",
+                uuid::Uuid::now_v7()
+            ),
+            Some(json!({"name": "x", "sql": "SELECT id FROM items ORDER BY id"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &b),
+        (
+            404,
+            &coded("sql_template_not_found", "SQL query definition not found")
+        )
+    );
+
+    // Replaced again and again (renamed, then same name) while four clients run it: never
+    // a 404.
+    let done = AtomicBool::new(false);
+    let runner = || async {
+        let mut runs = 0;
+        while !done.load(Ordering::Relaxed) {
+            let a = run().await;
+            assert_eq!(a.status, 200, "an execution during a replace: {}", a.body);
+            assert!(
+                a.body["rows"] == plain || a.body["rows"] == with_n,
+                "{}",
+                a.body
+            );
+            runs += 1;
+        }
+        runs
+    };
+    let replacer = async {
+        for i in 0..20 {
+            let name = format!("loop_{}", i / 2);
+            let sql = if i % 2 == 0 {
+                "SELECT id FROM items WHERE n = :n ORDER BY id"
+            } else {
+                v2
+            };
+            let (s, b) = node
+                .admin(Method::PUT, &path, Some(json!({"name": name, "sql": sql})))
+                .await;
+            assert_eq!(s, 200, "replace {i}: {b}");
+        }
+        done.store(true, Ordering::Relaxed);
+    };
+    let (runs, ()) = tokio::join!(
+        futures_util::future::join_all((0..4).map(|_| runner())),
+        replacer
+    );
+    assert!(runs.iter().sum::<u32>() >= 4, "{runs:?}");
+    let (_, shown) = node.admin(Method::GET, &path, None).await;
+    assert_eq!(
+        (&shown["name"], &shown["sql"]),
+        (&json!("loop_9"), &json!(v2))
+    );
+}
+
+/// A node whose CREATE INDEX backfill waits briefly (statement timeout + store margin).
+fn quick_backfill() -> NodeOptions {
+    NodeOptions::default()
+        .env("COMMONROCK_SQL_STATEMENT_TIMEOUT_MS", "1500")
+        .env("COMMONROCK_SQL_STORE_MARGIN_MS", "300")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_index_on_a_table_with_rows_backfills_it() {
+    let node = Node::start_with(quick_backfill()).await;
+    let p = node.project(json!({})).await;
+    let slug = p.slug.clone();
+    let (s, b) = node
+        .sql_table(
+            &slug,
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, team TEXT, email TEXT NOT NULL)",
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let insert = node
+        .sql_definition_id(
+            &slug,
+            "insert_person",
+            "INSERT INTO people (id, team, email) VALUES (:id, :team, :email)",
+            false,
+        )
+        .await;
+    let add = |id: i64, team: &str, email: &str| {
+        p.sql_secret(json!({"query_definition_id": insert,
+            "params": {"id": id, "team": team, "email": email}}))
+    };
+    let teams = ["red", "green", "blue"];
+    for i in 0..40i64 {
+        let a = add(i, teams[(i % 3) as usize], &format!("p{i:02}@x")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+
+    // A plain index over existing rows, then a lookup through it.
+    let (s, b) = node
+        .sql_table(&slug, "CREATE INDEX people_team ON people (team)")
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        b["indexes"],
+        json!([{"name": "people_team", "column": "team", "unique": false}])
+    );
+    let by_team = node
+        .sql_definition_id(
+            &slug,
+            "by_team",
+            "SELECT id FROM people WHERE team = :team ORDER BY id",
+            false,
+        )
+        .await;
+    let team = |t: &'static str| {
+        p.sql_secret(json!({"query_definition_id": by_team, "params": {"team": t}, "limit": 100}))
+    };
+    let a = team("green").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let expected: Vec<Value> = (0..40)
+        .filter(|i| i % 3 == 1)
+        .map(|i| json!({"id": i}))
+        .collect();
+    assert_eq!(a.body["rows"], json!(expected));
+
+    // A UNIQUE index over distinct values: keyset pages walk it; a duplicate is refused.
+    let (s, b) = node
+        .sql_table(&slug, "CREATE UNIQUE INDEX people_email ON people (email)")
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, reg) = node
+        .sql_definition(
+            &slug,
+            "by_email",
+            "SELECT id, email FROM people ORDER BY email",
+            false,
+        )
+        .await;
+    assert_eq!(s, 201, "{reg}");
+    assert_eq!(reg["keyset"], true, "{reg}");
+    let by_email = reg["id"].as_str().expect("id").to_string();
+    let mut cursor: Option<String> = None;
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let mut body =
+            json!({"query_definition_id": by_email, "limit": 7, "cursor_mode": "keyset"});
+        if let Some(c) = &cursor {
+            body["cursor"] = json!(c);
+        }
+        let a = p.sql_secret(body).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        for row in a.body["rows"].as_array().expect("rows") {
+            seen.push(row["id"].as_i64().expect("id"));
+        }
+        cursor = a.body["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, (0..40).collect::<Vec<i64>>());
+    let a = add(100, "red", "p07@x").await;
+    assert_eq!(
+        (a.status, &a.body["detail"]["code"]),
+        (409, &json!("already_exists")),
+        "{}",
+        a.body
+    );
+
+    // A UNIQUE index over duplicate values: 409 naming the column; the table is unchanged.
+    let (s, b) = node
+        .sql_table(&slug, "CREATE UNIQUE INDEX people_team_u ON people (team)")
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["detail"]["code"], "already_exists");
+    let message = b["detail"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("column team has duplicate values"),
+        "{message}"
+    );
+    let (s, t) = node
+        .admin(
+            Method::GET,
+            &format!("/projects/{slug}/sql/tables/people"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let names: Vec<&str> = t["indexes"]
+        .as_array()
+        .expect("indexes")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["people_team", "people_email"]);
+    let a = add(100, "green", "new@x").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = team("green").await;
+    let mut expected = expected;
+    expected.push(json!({"id": 100}));
+    assert_eq!(a.body["rows"], json!(expected));
 }

@@ -1009,17 +1009,16 @@ fn resolve_order_by(query: &Query, catalog: &Catalog) -> Result<Vec<OrderColumn>
         let index = if record.primary_key == column {
             Some("__pk".to_owned())
         } else {
+            // A building index is incomplete: no fast path through it yet.
             record
-                .indexes
-                .iter()
+                .ready_indexes()
                 .find(|i| i.column == column)
                 .map(|i| i.name.clone())
         };
         let unique = record.primary_key == column
             || (!spec.nullable
                 && record
-                    .indexes
-                    .iter()
+                    .ready_indexes()
                     .any(|i| i.column == column && i.unique));
         keyed[at] |= unique;
         out.push(OrderColumn {

@@ -1,6 +1,11 @@
 //! Table DDL of the admin API: CREATE TABLE, CREATE \[UNIQUE\] INDEX, ALTER TABLE ... ADD
 //! COLUMN, DROP TABLE. Parsed with the engine's sqlparser; applied to the row store's metadata
-//! (GlueSQL never runs DDL: tables live in the store, per project).
+//! (GlueSQL never runs DDL: tables live in the store, per project). An index created over
+//! existing rows is filled by `ddl/backfill.rs`.
+
+mod backfill;
+
+use std::sync::Arc;
 
 use sqlparser::ast::{
     AlterTableOperation, ColumnDef, ColumnOption, CreateIndex, CreateTable, DataType, Expr,
@@ -10,7 +15,7 @@ use uuid::Uuid;
 
 use super::analyze::parse_one;
 use super::error::SqlError;
-use super::keys::{encode_key, value_to_stored};
+use super::keys::value_to_stored;
 use super::SqlEngine;
 use crate::store::rows::{ColumnSpec, ColumnType, IndexSpec, MetaInserted, TableRecord};
 
@@ -269,6 +274,7 @@ impl SqlEngine {
                     name: format!("{name}_{u}_key"),
                     column: u,
                     unique: true,
+                    building: false,
                 });
             }
         }
@@ -314,8 +320,10 @@ impl SqlEngine {
             .ok_or_else(|| SqlError::invalid(format!("unknown table {name}")))
     }
 
-    /// CREATE [UNIQUE] INDEX on an empty table only: building an index over existing rows
-    /// (and proving a UNIQUE one holds) is a backfill job this version does not have.
+    /// CREATE [UNIQUE] INDEX. On an empty table the index is ready at once; otherwise it is
+    /// declared `building` and backfilled (see `ddl/backfill.rs`), which takes at least
+    /// `statement_timeout + store_call_margin`. The same statement run again after a backfill
+    /// that died midway resumes it.
     async fn create_index(
         &self,
         project_id: Uuid,
@@ -340,7 +348,17 @@ impl SqlEngine {
         if spec.ty == ColumnType::Json {
             return Err(SqlError::invalid("JSON columns cannot be indexed"));
         }
-        if table.indexes.iter().any(|i| i.name == name) {
+        if let Some(existing) = table.indexes.iter().find(|i| i.name == name) {
+            if existing.building {
+                // Declared by a CREATE INDEX whose backfill did not finish: resume it.
+                if existing.column != column || existing.unique != create.unique {
+                    return Err(SqlError::Conflict {
+                        message: format!("index {name} is being built with another definition"),
+                    });
+                }
+                let index = existing.clone();
+                return self.backfill(table, index).await;
+            }
             if create.if_not_exists {
                 return Ok(DdlOutcome::Altered(table));
             }
@@ -348,18 +366,40 @@ impl SqlEngine {
                 message: format!("index {name} exists"),
             });
         }
-        if self.store().count_rows(table.key()).await? > 0 {
-            return Err(SqlError::invalid(
-                "CREATE INDEX needs an empty table (indexes are declared before rows are written)",
-            ));
-        }
-        let _ = encode_key(spec.ty, &gluesql_core::data::Value::Null);
-        table.indexes.push(IndexSpec {
+        let mut index = IndexSpec {
             name,
             column,
             unique: create.unique,
-        });
-        self.save_table(table).await
+            building: false,
+        };
+        if self.store().count_rows(table.key()).await? == 0 {
+            table.indexes.push(index);
+            return self.save_table(table).await;
+        }
+        // Entries left by an earlier index of this name (a purge cut short) would pass for
+        // this one's: nobody maintains that name now, so they can go before it is declared.
+        backfill::purge_index(self.store().as_ref(), table.key(), &index).await?;
+        index.building = true;
+        table.indexes.push(index.clone());
+        let table = self.store_table(table).await?;
+        self.backfill(table, index).await
+    }
+
+    /// Runs the backfill in a task of its own, so a client that goes away does not cut it
+    /// short.
+    async fn backfill(&self, table: TableRecord, index: IndexSpec) -> Result<DdlOutcome, SqlError> {
+        let settle = self.config().statement_timeout + self.config().store_call_margin;
+        let task = tokio::spawn(backfill::build_index(
+            Arc::clone(self.store()),
+            table,
+            index,
+            settle,
+            self.config().page_size,
+        ));
+        let table = task
+            .await
+            .map_err(|e| SqlError::Internal(format!("index backfill task: {e}")))??;
+        Ok(DdlOutcome::Altered(table))
     }
 
     async fn add_column(
@@ -394,11 +434,16 @@ impl SqlEngine {
         self.save_table(table).await
     }
 
-    async fn save_table(&self, mut table: TableRecord) -> Result<DdlOutcome, SqlError> {
+    async fn save_table(&self, table: TableRecord) -> Result<DdlOutcome, SqlError> {
+        self.store_table(table).await.map(DdlOutcome::Altered)
+    }
+
+    /// Writes a changed record over the version it was read at.
+    async fn store_table(&self, mut table: TableRecord) -> Result<TableRecord, SqlError> {
         let expected = table.version;
         table.version += 1;
         if self.store().update_table(&table, expected).await? {
-            Ok(DdlOutcome::Altered(table))
+            Ok(table)
         } else {
             Err(SqlError::Conflict {
                 message: format!("table {} changed concurrently; retry", table.name),
@@ -441,6 +486,10 @@ impl SqlEngine {
             .await?
             > 0
         {}
+        // Backfilled entries are not listed beside their rows (CQL purges by those lists).
+        for index in &table.indexes {
+            backfill::purge_index(self.store().as_ref(), table.key(), index).await?;
+        }
         Ok(DdlOutcome::Dropped {
             table: name.to_owned(),
             definitions: dropped,

@@ -60,7 +60,8 @@ pub fn keyed_write(
             });
         }
         if best.is_none() {
-            if let Some(index) = table.indexes.iter().find(|i| i.column == column) {
+            // A building index is incomplete: only a ready one can stand for the table.
+            if let Some(index) = table.ready_indexes().find(|i| i.column == column) {
                 best = Some(Restriction {
                     table: name.clone(),
                     index: index.name.clone(),

@@ -47,6 +47,10 @@ pub struct SqlConfig {
     pub max_rows: u32,
     pub default_limit: u32,
     pub statement_timeout: Duration,
+    /// How long a store call may still run after its statement's deadline. CREATE INDEX on a
+    /// table with rows waits `statement_timeout + store_call_margin` before its backfill, so
+    /// that no statement which read the table without the new index can still write.
+    pub store_call_margin: Duration,
     /// Rows and bytes one statement may read from the store.
     pub max_rows_read: u64,
     pub max_bytes_read: u64,
@@ -70,6 +74,7 @@ impl Default for SqlConfig {
             max_rows: 1000,
             default_limit: 100,
             statement_timeout: Duration::from_secs(5),
+            store_call_margin: Duration::from_secs(3),
             max_rows_read: 1_000_000,
             max_bytes_read: 256 * 1024 * 1024,
             threads: 2,
@@ -278,6 +283,52 @@ impl SqlEngine {
             Ok(())
         } else {
             Err(SqlError::TemplateNotFound)
+        }
+    }
+
+    /// Replaces a definition's name, text and public flag under the same id (`created_at`
+    /// kept), the new text analysed exactly as at registration. The store swaps the record in
+    /// one step, so an execution meanwhile runs the old text or the new one, never a 404.
+    pub async fn replace_definition(
+        &self,
+        project_id: Uuid,
+        id: Uuid,
+        name: &str,
+        sql: &str,
+        public: bool,
+    ) -> Result<Definition, SqlError> {
+        use crate::store::rows::MetaReplaced;
+        let old = self
+            .store
+            .get_definition(project_id, id)
+            .await?
+            .ok_or(SqlError::TemplateNotFound)?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(SqlError::invalid("name must be 1 to 200 characters"));
+        }
+        let catalog = self.catalog(project_id).await?;
+        let limits = self.config.limits.clone();
+        let text = sql.to_owned();
+        let analysis = self
+            .pool
+            .run(move || analyze::analyze(&text, &catalog, &limits).map(|a| summarize(&a)))
+            .await?;
+        let record = DefinitionRecord {
+            project_id,
+            id,
+            name: name.to_owned(),
+            sql: sql.to_owned(),
+            public,
+            tables: analysis.tables.clone(),
+            created_at: old.created_at,
+        };
+        match self.store.replace_definition(&record).await? {
+            MetaReplaced::Replaced => Ok(definition(&record, analysis)),
+            MetaReplaced::NotFound => Err(SqlError::TemplateNotFound),
+            MetaReplaced::NameTaken => Err(SqlError::Conflict {
+                message: format!("a query definition named {name} exists"),
+            }),
         }
     }
 

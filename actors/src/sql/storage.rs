@@ -21,8 +21,8 @@ use gluesql_core::store::{
 use super::error::SqlError;
 use super::keys::{bucket_of, decode_row, encode_key, encode_row, stored_to_value, NULL_KEY};
 use crate::store::rows::{
-    ColumnType, IndexBound, IndexEntry, IndexRange, PkRange, RowAddr, RowDelete, RowInsert,
-    RowQuota, RowStore, RowUpdate, RowWritten, TableRecord,
+    ColumnType, IndexBound, IndexEntry, IndexRange, IndexSpec, PkRange, RowAddr, RowDelete,
+    RowInsert, RowQuota, RowStore, RowUpdate, RowWritten, TableRecord,
 };
 
 /// Name of the pseudo-index that orders a table by primary key (index names may not start
@@ -221,8 +221,9 @@ impl RowsAdapter {
 }
 
 /// The engine's view of a table: only the primary key is declared unique to GlueSQL (its own
-/// UNIQUE check scans the table; ours is the index claim in the store), and every index plus
-/// the pk pseudo-index is declared so its planner can pick them.
+/// UNIQUE check scans the table; ours is the index claim in the store), and every ready index
+/// plus the pk pseudo-index is declared so its planner can pick them (a building index lacks
+/// the entries of older rows, so the planner must not see it).
 pub fn glue_schema(table: &TableRecord) -> Schema {
     let column_defs = table
         .columns
@@ -257,7 +258,7 @@ pub fn glue_schema(table: &TableRecord) -> Schema {
         order: SchemaIndexOrd::Both,
         created,
     }];
-    indexes.extend(table.indexes.iter().map(|i| SchemaIndex {
+    indexes.extend(table.ready_indexes().map(|i| SchemaIndex {
         name: i.name.clone(),
         expr: Expr::Identifier(i.column.clone()),
         order: SchemaIndexOrd::Both,
@@ -273,25 +274,38 @@ pub fn glue_schema(table: &TableRecord) -> Schema {
     }
 }
 
-/// Index entries of a row (NULLs are indexed but never unique-checked).
+/// Index entries of a row for every index, building ones included: writers maintain an index
+/// from the moment it is declared, so its backfill only has to cover older rows.
 pub fn index_entries(table: &TableRecord, values: &[Value]) -> Result<Vec<IndexEntry>, SqlError> {
-    let mut out = Vec::new();
-    for index in &table.indexes {
-        let (i, spec) = table
-            .columns
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.name == index.column)
-            .ok_or_else(|| SqlError::Internal("indexed column missing".into()))?;
-        let key = encode_key(spec.ty, &values[i])
-            .ok_or_else(|| SqlError::invalid(format!("column {} has the wrong type", spec.name)))?;
-        out.push(IndexEntry {
-            index: index.name.clone(),
-            unique: index.unique && values[i] != Value::Null,
-            key,
-        });
-    }
-    Ok(out)
+    table
+        .indexes
+        .iter()
+        .map(|index| index_entry(table, index, values))
+        .collect()
+}
+
+/// A row's entry in one index (NULLs are indexed but never unique-checked).
+pub fn index_entry(
+    table: &TableRecord,
+    index: &IndexSpec,
+    values: &[Value],
+) -> Result<IndexEntry, SqlError> {
+    let (i, spec) = table
+        .columns
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.name == index.column)
+        .ok_or_else(|| SqlError::Internal("indexed column missing".into()))?;
+    let value = values
+        .get(i)
+        .ok_or_else(|| SqlError::Internal("row shorter than its table".into()))?;
+    let key = encode_key(spec.ty, value)
+        .ok_or_else(|| SqlError::invalid(format!("column {} has the wrong type", spec.name)))?;
+    Ok(IndexEntry {
+        index: index.name.clone(),
+        unique: index.unique && *value != Value::Null,
+        key,
+    })
 }
 
 impl Store for RowsAdapter {
@@ -634,8 +648,7 @@ impl Index for RowsAdapter {
             table.primary_key.clone()
         } else {
             table
-                .indexes
-                .iter()
+                .ready_indexes()
                 .find(|i| i.name == index_name)
                 .map(|i| i.column.clone())
                 .ok_or_else(|| self.fail(SqlError::Internal("unknown index".into())))?
@@ -850,6 +863,7 @@ impl StoreMut for RowsAdapter {
                     }))
                 }
                 RowWritten::UniqueViolation { index } => {
+                    // Building indexes too: their UNIQUE claims hold from their declaration.
                     let column = table
                         .indexes
                         .iter()

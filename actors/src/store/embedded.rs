@@ -28,8 +28,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::rows::{
-    DefinitionRecord, IndexBound, IndexEntry, IndexRange, MetaInserted, PkRange, RowAddr,
-    RowDelete, RowInsert, RowStore, RowUpdate, RowWritten, StoredRow, TableKey, TableRecord,
+    DefinitionRecord, IndexBound, IndexEntry, IndexRange, MetaInserted, MetaReplaced, PkRange,
+    RowAddr, RowDelete, RowInsert, RowStore, RowUpdate, RowWritten, StoredRow, TableKey,
+    TableRecord,
 };
 use super::{Store, StoreError};
 use crate::model::{
@@ -513,9 +514,27 @@ enum WriteOp {
     PurgeSqlRows(TableKey, usize),
     InsertDefinition(DefinitionRecord, u64),
     DeleteDefinition(Uuid, Uuid),
+    ReplaceDefinition(DefinitionRecord),
     InsertRow(RowInsert),
     UpdateRow(RowUpdate),
     DeleteRow(RowDelete),
+    PutIndexEntry {
+        table: TableKey,
+        addr: RowAddr,
+        row: Vec<u8>,
+        entry: IndexEntry,
+    },
+    RemoveIndexEntry {
+        table: TableKey,
+        addr: RowAddr,
+        row: Option<Vec<u8>>,
+        entry: IndexEntry,
+    },
+    PurgeIndex {
+        table: TableKey,
+        index: String,
+        limit: usize,
+    },
 }
 
 /// What one op computed inside its batch; delivered only once the batch has committed.
@@ -526,6 +545,7 @@ enum Outcome {
     Swapped(bool),
     Swept(SweptBatch),
     Meta(MetaInserted),
+    Replaced(MetaReplaced),
     Row(RowWritten),
     Count(u64),
 }
@@ -859,9 +879,42 @@ impl<'txn> WriteTables<'txn> {
                     .ctx("delete sql definition")?;
                 Ok(Outcome::Swapped(removed.is_some()))
             }
+            WriteOp::ReplaceDefinition(definition) => {
+                self.replace_definition(definition).map(Outcome::Replaced)
+            }
             WriteOp::InsertRow(insert) => self.insert_row(insert).map(Outcome::Row),
             WriteOp::UpdateRow(update) => self.update_row(update).map(Outcome::Row),
             WriteOp::DeleteRow(delete) => self.delete_row(delete).map(Outcome::Row),
+            WriteOp::PutIndexEntry {
+                table,
+                addr,
+                row,
+                entry,
+            } => self
+                .put_index_entry(*table, addr, row, entry)
+                .map(Outcome::Row),
+            WriteOp::RemoveIndexEntry {
+                table,
+                addr,
+                row,
+                entry,
+            } => self
+                .remove_index_entry(*table, addr, row.as_deref(), entry)
+                .map(Outcome::Row),
+            WriteOp::PurgeIndex {
+                table,
+                index,
+                limit,
+            } => {
+                let prefix = index_prefix(*table, index);
+                let keys = keys_with_prefix(&self.sql_index, &prefix, *limit, "index entries")?;
+                for key in &keys {
+                    self.sql_index
+                        .remove(key.as_slice())
+                        .ctx("purge index entry")?;
+                }
+                Ok(Outcome::Count(keys.len() as u64))
+            }
         }
     }
 
@@ -1002,6 +1055,87 @@ impl WriteTables<'_> {
             "sql definition",
         )?;
         Ok(Outcome::Meta(MetaInserted::Created))
+    }
+
+    /// Same id, new record; the name must be free among the project's other definitions.
+    fn replace_definition(
+        &mut self,
+        definition: &DefinitionRecord,
+    ) -> Result<MetaReplaced, StoreError> {
+        let prefix = definition.project_id.as_bytes();
+        let key = [prefix.as_slice(), definition.id.as_bytes()].concat();
+        if get_owned(&self.sql_definitions, &key, "sql definition")?.is_none() {
+            return Ok(MetaReplaced::NotFound);
+        }
+        for entry in self
+            .sql_definitions
+            .range::<&[u8]>(prefix.as_slice()..)
+            .ctx("scan sql definitions")?
+        {
+            let (k, value) = entry.ctx("scan sql definitions")?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            let other: DefinitionRecord = decode(value.value(), "sql definition")?;
+            if other.id != definition.id && other.name == definition.name {
+                return Ok(MetaReplaced::NameTaken);
+            }
+        }
+        put(
+            &mut self.sql_definitions,
+            &key,
+            definition,
+            "sql definition",
+        )?;
+        Ok(MetaReplaced::Replaced)
+    }
+
+    /// The row at `addr` still holds exactly `row` (`None`: it is absent).
+    fn row_is(
+        &self,
+        table: TableKey,
+        addr: &RowAddr,
+        row: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let stored = get_owned(&self.sql_rows, &row_key(table, addr), "row")?;
+        Ok(stored.as_deref() == row)
+    }
+
+    fn put_index_entry(
+        &mut self,
+        table: TableKey,
+        addr: &RowAddr,
+        row: &[u8],
+        entry: &IndexEntry,
+    ) -> Result<RowWritten, StoreError> {
+        // Checked in the writer's transaction: no row write can slip between check and entry.
+        if !self.row_is(table, addr, Some(row))? {
+            return Ok(RowWritten::Conflict);
+        }
+        if let Some(index) = self.unique_taken(table, std::slice::from_ref(entry), &addr.pk)? {
+            return Ok(RowWritten::UniqueViolation { index });
+        }
+        self.sql_index
+            .insert(index_entry_key(table, entry, &addr.pk).as_slice(), ())
+            .ctx("write index entry")?;
+        Ok(RowWritten::Done)
+    }
+
+    fn remove_index_entry(
+        &mut self,
+        table: TableKey,
+        addr: &RowAddr,
+        row: Option<&[u8]>,
+        entry: &IndexEntry,
+    ) -> Result<RowWritten, StoreError> {
+        if !self.row_is(table, addr, row)? {
+            return Ok(RowWritten::Conflict);
+        }
+        // The key names (index, key, pk): another row's entry of the same key stays.
+        self.sql_index
+            .remove(index_entry_key(table, entry, &addr.pk).as_slice())
+            .ctx("remove index entry")?;
+        Ok(RowWritten::Done)
     }
 
     fn insert_row(&mut self, insert: &RowInsert) -> Result<RowWritten, StoreError> {
@@ -1518,6 +1652,19 @@ impl RowStore for EmbeddedStore {
         .await
     }
 
+    async fn replace_definition(
+        &self,
+        definition: &DefinitionRecord,
+    ) -> Result<MetaReplaced, StoreError> {
+        match self
+            .write(WriteOp::ReplaceDefinition(definition.clone()))
+            .await?
+        {
+            Outcome::Replaced(replaced) => Ok(replaced),
+            other => Err(mismatch("replace definition", &other)),
+        }
+    }
+
     async fn get_rows(
         &self,
         table: TableKey,
@@ -1636,6 +1783,65 @@ impl RowStore for EmbeddedStore {
                 .map_or(0, |v| v.value()))
         })
         .await
+    }
+
+    async fn put_index_entry(
+        &self,
+        table: TableKey,
+        addr: &RowAddr,
+        row: &[u8],
+        entry: &IndexEntry,
+    ) -> Result<RowWritten, StoreError> {
+        self.write_row(
+            WriteOp::PutIndexEntry {
+                table,
+                addr: addr.clone(),
+                row: row.to_vec(),
+                entry: entry.clone(),
+            },
+            "put index entry",
+        )
+        .await
+    }
+
+    async fn remove_index_entry(
+        &self,
+        table: TableKey,
+        addr: &RowAddr,
+        row: Option<&[u8]>,
+        entry: &IndexEntry,
+    ) -> Result<RowWritten, StoreError> {
+        self.write_row(
+            WriteOp::RemoveIndexEntry {
+                table,
+                addr: addr.clone(),
+                row: row.map(<[u8]>::to_vec),
+                entry: entry.clone(),
+            },
+            "remove index entry",
+        )
+        .await
+    }
+
+    async fn purge_index(
+        &self,
+        table: TableKey,
+        index: &str,
+        _unique: bool,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        // UNIQUE keys are checked on the entries themselves here: nothing else to release.
+        match self
+            .write(WriteOp::PurgeIndex {
+                table,
+                index: index.to_owned(),
+                limit: limit.max(1),
+            })
+            .await?
+        {
+            Outcome::Count(n) => Ok(n),
+            other => Err(mismatch("purge index", &other)),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! the tenant directory's loads; `list_user_sessions` reads one user's bounded partition
 //! (the session cap at login, session lists, revoke-all).
 
+pub mod backfill_conformance;
 pub mod conformance;
 pub mod embedded;
 pub mod rows;

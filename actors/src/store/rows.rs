@@ -1,7 +1,8 @@
 //! The row-storage port of the simple DB: app tables' metadata, query definitions, rows and
 //! secondary-index entries. Shaped like CQL: every row read or write touches one partition
 //! (project, table, bucket), index reads are ordered slices of one index, and the only
-//! conditional writes are single-row ones (a pk claim, a row compare-and-set).
+//! conditional writes are single-row ones (a pk claim, a row compare-and-set), plus the
+//! one-partition swap of a definition's name.
 //!
 //! Keys are opaque, order-preserving bytes chosen by the SQL layer (`crate::sql::keys`); the
 //! store only compares them bytewise. Values are opaque bytes (JSON objects today).
@@ -73,6 +74,12 @@ pub struct IndexSpec {
     pub name: String,
     pub column: String,
     pub unique: bool,
+    /// Being backfilled by CREATE INDEX: every writer maintains its entries (UNIQUE claims
+    /// included), but readers neither plan with it nor treat it as a unique key until the
+    /// backfill is done. Records written before backfills existed lack it: ready. Omitted
+    /// when false, so ready indexes are stored (and shown) as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub building: bool,
 }
 
 /// One app table of a project.
@@ -104,6 +111,13 @@ impl TableRecord {
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.columns.iter().find(|c| c.name == name)
     }
+
+    /// The indexes readers may use. A building index is complete only for rows written since
+    /// it was declared, so a read through it (or a keyset order trusting its uniqueness) could
+    /// miss rows; writers use all of `indexes`.
+    pub fn ready_indexes(&self) -> impl Iterator<Item = &IndexSpec> {
+        self.indexes.iter().filter(|i| !i.building)
+    }
 }
 
 /// A registered query definition. The analysis (parameters, warnings) is recomputed from `sql`
@@ -129,6 +143,16 @@ pub enum MetaInserted {
     AlreadyExists,
     /// The project already holds its quota of tables / definitions.
     QuotaExceeded,
+}
+
+/// Outcome of replacing a definition under its id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaReplaced {
+    Replaced,
+    /// No definition with this id in the project.
+    NotFound,
+    /// Another definition of the project has the new name.
+    NameTaken,
 }
 
 /// An index entry of one row: `key` is the order-preserving encoding of the indexed value.
@@ -303,6 +327,12 @@ pub trait RowStore: Send + Sync + 'static {
     async fn list_definitions(&self, project_id: Uuid)
         -> Result<Vec<DefinitionRecord>, StoreError>;
     async fn delete_definition(&self, project_id: Uuid, id: Uuid) -> Result<bool, StoreError>;
+    /// Swaps the stored record of `definition.id` for `definition` (text, name, flags) in one
+    /// atomic step: readers see the old record or the new one, never neither.
+    async fn replace_definition(
+        &self,
+        definition: &DefinitionRecord,
+    ) -> Result<MetaReplaced, StoreError>;
 
     // Rows: partition (project, table, bucket), clustered by pk bytes.
     /// One answer per address, in order (CQL: concurrent single-partition reads).
@@ -338,4 +368,40 @@ pub trait RowStore: Send + Sync + 'static {
     async fn delete_row(&self, delete: &RowDelete) -> Result<RowWritten, StoreError>;
     /// Rows in the table (exact on the embedded store, counter-based on CQL).
     async fn count_rows(&self, table: TableKey) -> Result<u64, StoreError>;
+
+    // Index backfill (CREATE INDEX on a table with rows; `sql::backfill`).
+    /// Writes `entry` of the row at `addr` for an index being built, provided the row's
+    /// stored value is still `row` (the bytes the entry was computed from). `Done` (also when
+    /// the entry is there already), `Conflict` (the row changed or vanished: re-read it) or
+    /// `UniqueViolation` (another row holds this UNIQUE key). The entry never overrides a
+    /// later write of the row: embedded checks the row in the writer's transaction; CQL writes
+    /// the entry at the timestamp of the row's last batch, which every later batch exceeds.
+    async fn put_index_entry(
+        &self,
+        table: TableKey,
+        addr: &RowAddr,
+        row: &[u8],
+        entry: &IndexEntry,
+    ) -> Result<RowWritten, StoreError>;
+    /// Undoes a backfilled entry whose row has since moved to another key: removes exactly
+    /// (index, key, pk) and the UNIQUE claim of that key if this pk holds it, provided the
+    /// row's stored value is still `row` (`None`: absent), which the caller checked does not
+    /// map to `entry.key`. `Done` or `Conflict` (the row changed again: re-read it).
+    async fn remove_index_entry(
+        &self,
+        table: TableKey,
+        addr: &RowAddr,
+        row: Option<&[u8]>,
+        entry: &IndexEntry,
+    ) -> Result<RowWritten, StoreError>;
+    /// Deletes up to `limit` entries of one index (with their UNIQUE claims if `unique`) of
+    /// an index no writer maintains any more (dropped, failed backfill); returns how many, so
+    /// 0 means none are left.
+    async fn purge_index(
+        &self,
+        table: TableKey,
+        index: &str,
+        unique: bool,
+        limit: usize,
+    ) -> Result<u64, StoreError>;
 }

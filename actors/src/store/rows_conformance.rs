@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::rows::{
     ColumnSpec, ColumnType, DefinitionRecord, IndexBound, IndexEntry, IndexRange, MetaInserted,
-    PkRange, RowAddr, RowDelete, RowInsert, RowQuota, RowStore, RowUpdate, RowWritten, TableKey,
-    TableRecord,
+    MetaReplaced, PkRange, RowAddr, RowDelete, RowInsert, RowQuota, RowStore, RowUpdate,
+    RowWritten, TableKey, TableRecord,
 };
 
 fn table(project_id: Uuid, name: &str) -> TableRecord {
@@ -136,6 +136,109 @@ pub async fn definitions_metadata(store: &dyn RowStore) {
         .is_none());
     assert!(store.delete_definition(p, a.id).await.unwrap());
     assert_eq!(store.list_definitions(p).await.unwrap().len(), 1);
+}
+
+/// Replace under the same id: same name, a free name (the old one is freed), a taken name
+/// (refused, nothing changes), an unknown id.
+pub async fn definitions_replace(store: &dyn RowStore) {
+    let p = Uuid::now_v7();
+    let d = |name: &str, sql: &str| DefinitionRecord {
+        project_id: p,
+        id: Uuid::now_v7(),
+        name: name.into(),
+        sql: sql.into(),
+        public: false,
+        tables: vec!["t".into()],
+        created_at: 7,
+    };
+    let a = d("a", "SELECT 1");
+    let b = d("b", "SELECT 2");
+    for x in [&a, &b] {
+        assert_eq!(
+            store.insert_definition(x, 10).await.unwrap(),
+            MetaInserted::Created
+        );
+    }
+    let mut same_name = a.clone();
+    same_name.sql = "SELECT 3".into();
+    same_name.public = true;
+    assert_eq!(
+        store.replace_definition(&same_name).await.unwrap(),
+        MetaReplaced::Replaced
+    );
+    assert_eq!(
+        store.get_definition(p, a.id).await.unwrap().unwrap(),
+        same_name
+    );
+    let mut taken = same_name.clone();
+    taken.name = "b".into();
+    taken.sql = "SELECT 4".into();
+    assert_eq!(
+        store.replace_definition(&taken).await.unwrap(),
+        MetaReplaced::NameTaken
+    );
+    assert_eq!(
+        store.get_definition(p, a.id).await.unwrap().unwrap(),
+        same_name,
+        "a refused replace changes nothing"
+    );
+    assert_eq!(store.get_definition(p, b.id).await.unwrap().unwrap(), b);
+    let mut renamed = same_name.clone();
+    renamed.name = "c".into();
+    renamed.sql = "SELECT 5".into();
+    assert_eq!(
+        store.replace_definition(&renamed).await.unwrap(),
+        MetaReplaced::Replaced
+    );
+    assert_eq!(
+        store.get_definition(p, a.id).await.unwrap().unwrap(),
+        renamed
+    );
+    let mut names: Vec<String> = store
+        .list_definitions(p)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["b", "c"]);
+    // Renamed back and forth: the id keeps leading to the record.
+    let mut back = renamed.clone();
+    back.name = "a".into();
+    assert_eq!(
+        store.replace_definition(&back).await.unwrap(),
+        MetaReplaced::Replaced
+    );
+    assert_eq!(store.get_definition(p, a.id).await.unwrap().unwrap(), back);
+    assert_eq!(
+        store.replace_definition(&renamed).await.unwrap(),
+        MetaReplaced::Replaced
+    );
+    // The old name is free for another definition.
+    assert_eq!(
+        store
+            .insert_definition(&d("a", "SELECT 6"), 10)
+            .await
+            .unwrap(),
+        MetaInserted::Created
+    );
+    assert_eq!(
+        store.replace_definition(&d("x", "SELECT 7")).await.unwrap(),
+        MetaReplaced::NotFound
+    );
+    let mut elsewhere = renamed.clone();
+    elsewhere.project_id = Uuid::now_v7();
+    assert_eq!(
+        store.replace_definition(&elsewhere).await.unwrap(),
+        MetaReplaced::NotFound
+    );
+    assert!(store.delete_definition(p, a.id).await.unwrap());
+    assert!(store.get_definition(p, a.id).await.unwrap().is_none());
+    assert_eq!(
+        store.replace_definition(&renamed).await.unwrap(),
+        MetaReplaced::NotFound
+    );
 }
 
 /// Rows: conditional insert, ordered bucket slices both ways, CAS update and delete, counts.
@@ -413,6 +516,232 @@ pub async fn quota_and_purge(store: &dyn RowStore) {
     assert_eq!(store.count_rows(t).await.unwrap(), 0);
 }
 
+fn addr(pk: &[u8]) -> RowAddr {
+    RowAddr {
+        bucket: 0,
+        pk: pk.to_vec(),
+    }
+}
+
+/// Backfill of an index declared over existing rows: entries written only for the row value
+/// they were computed from, idempotent, UNIQUE keys checked against other rows, taken back
+/// exactly, moved by later row writes, purged with their UNIQUE claims.
+pub async fn index_backfill(store: &dyn RowStore) {
+    let t = table(Uuid::now_v7(), "b").key();
+    // Rows written before the index existed: no entries of "late" / "late_u".
+    for (pk, value) in [(b"1", b"a"), (b"2", b"b"), (b"3", b"a")] {
+        let r = store
+            .insert_row(&insert(t, 0, pk, value, Vec::new()))
+            .await
+            .unwrap();
+        assert_eq!(r, RowWritten::Done);
+    }
+    let late = |key: &[u8]| entry("late", key, false);
+    let scan = |index: &'static str| async move {
+        store
+            .scan_index(t, index, &IndexRange::all(), 100, false)
+            .await
+            .unwrap()
+    };
+    for (pk, value) in [(b"1", b"a"), (b"2", b"b"), (b"3", b"a")] {
+        for _ in 0..2 {
+            assert_eq!(
+                store
+                    .put_index_entry(t, &addr(pk), value, &late(value))
+                    .await
+                    .unwrap(),
+                RowWritten::Done,
+                "put, and put again (idempotent)"
+            );
+        }
+    }
+    assert_eq!(
+        scan("late").await,
+        vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"a".to_vec(), b"3".to_vec()),
+            (b"b".to_vec(), b"2".to_vec()),
+        ]
+    );
+    // Computed from a value the row no longer has, or for an absent row: refused.
+    assert_eq!(
+        store
+            .put_index_entry(t, &addr(b"1"), b"old", &late(b"old"))
+            .await
+            .unwrap(),
+        RowWritten::Conflict
+    );
+    assert_eq!(
+        store
+            .put_index_entry(t, &addr(b"9"), b"a", &late(b"a"))
+            .await
+            .unwrap(),
+        RowWritten::Conflict
+    );
+    // UNIQUE: the first row takes "a", the second is refused, the first again is fine.
+    let uniq = |key: &[u8]| entry("late_u", key, true);
+    assert_eq!(
+        store
+            .put_index_entry(t, &addr(b"1"), b"a", &uniq(b"a"))
+            .await
+            .unwrap(),
+        RowWritten::Done
+    );
+    assert_eq!(
+        store
+            .put_index_entry(t, &addr(b"3"), b"a", &uniq(b"a"))
+            .await
+            .unwrap(),
+        RowWritten::UniqueViolation {
+            index: "late_u".into()
+        }
+    );
+    assert_eq!(
+        store
+            .put_index_entry(t, &addr(b"1"), b"a", &uniq(b"a"))
+            .await
+            .unwrap(),
+        RowWritten::Done
+    );
+    // A writer that knows the index moves row 1 from "a" to "c": entries and claim follow.
+    let moved = store
+        .update_row(&RowUpdate {
+            table: t,
+            addr: addr(b"1"),
+            expected: b"a".to_vec(),
+            value: b"c".to_vec(),
+            old_entries: vec![late(b"a"), uniq(b"a")],
+            new_entries: vec![late(b"c"), uniq(b"c")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(moved, RowWritten::Done);
+    assert_eq!(
+        scan("late").await,
+        vec![
+            (b"a".to_vec(), b"3".to_vec()),
+            (b"b".to_vec(), b"2".to_vec()),
+            (b"c".to_vec(), b"1".to_vec()),
+        ]
+    );
+    assert_eq!(scan("late_u").await, vec![(b"c".to_vec(), b"1".to_vec())]);
+    // Row 3 takes "a" now; then its entries are taken back as if it had moved to "d".
+    assert_eq!(
+        store
+            .put_index_entry(t, &addr(b"3"), b"a", &uniq(b"a"))
+            .await
+            .unwrap(),
+        RowWritten::Done
+    );
+    let to_d = RowUpdate {
+        table: t,
+        addr: addr(b"3"),
+        expected: b"a".to_vec(),
+        value: b"d".to_vec(),
+        old_entries: Vec::new(),
+        new_entries: Vec::new(),
+    };
+    assert_eq!(store.update_row(&to_d).await.unwrap(), RowWritten::Done);
+    for (row, e) in [(b"a", late(b"a")), (b"a", uniq(b"a"))] {
+        assert_eq!(
+            store
+                .remove_index_entry(t, &addr(b"3"), Some(row), &e)
+                .await
+                .unwrap(),
+            RowWritten::Conflict,
+            "the row is not the value the caller saw"
+        );
+    }
+    assert_eq!(
+        store
+            .remove_index_entry(t, &addr(b"3"), None, &late(b"a"))
+            .await
+            .unwrap(),
+        RowWritten::Conflict,
+        "the row exists"
+    );
+    for e in [late(b"a"), uniq(b"a")] {
+        assert_eq!(
+            store
+                .remove_index_entry(t, &addr(b"3"), Some(b"d"), &e)
+                .await
+                .unwrap(),
+            RowWritten::Done
+        );
+    }
+    assert_eq!(
+        scan("late").await,
+        vec![
+            (b"b".to_vec(), b"2".to_vec()),
+            (b"c".to_vec(), b"1".to_vec()),
+        ],
+        "exactly (key, pk) removed"
+    );
+    assert_eq!(scan("late_u").await, vec![(b"c".to_vec(), b"1".to_vec())]);
+    // "a" is free again for another row.
+    let taker = store
+        .insert_row(&insert(t, 0, b"4", b"a", vec![uniq(b"a")]))
+        .await
+        .unwrap();
+    assert_eq!(taker, RowWritten::Done);
+    // A row deleted after its put: the delete takes its entries, and taking them back with
+    // `None` (the row is absent) is harmless.
+    assert_eq!(
+        store
+            .put_index_entry(t, &addr(b"2"), b"b", &uniq(b"b"))
+            .await
+            .unwrap(),
+        RowWritten::Done
+    );
+    let gone = store
+        .delete_row(&RowDelete {
+            table: t,
+            addr: addr(b"2"),
+            expected: b"b".to_vec(),
+            entries: vec![late(b"b"), uniq(b"b")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(gone, RowWritten::Done);
+    assert_eq!(
+        store
+            .remove_index_entry(t, &addr(b"2"), None, &uniq(b"b"))
+            .await
+            .unwrap(),
+        RowWritten::Done
+    );
+    assert_eq!(
+        store
+            .insert_row(&insert(t, 0, b"5", b"b", vec![uniq(b"b")]))
+            .await
+            .unwrap(),
+        RowWritten::Done,
+        "the vanished row's UNIQUE key is free"
+    );
+    // Purge one index in batches of one; the other index is untouched.
+    let mut total = 0;
+    loop {
+        let n = store.purge_index(t, "late_u", true, 1).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        assert_eq!(n, 1);
+        total += n;
+    }
+    assert_eq!(total, 3);
+    assert!(scan("late_u").await.is_empty());
+    assert_eq!(scan("late").await, vec![(b"c".to_vec(), b"1".to_vec())]);
+    assert_eq!(
+        store
+            .insert_row(&insert(t, 0, b"6", b"c", vec![uniq(b"c")]))
+            .await
+            .unwrap(),
+        RowWritten::Done,
+        "purged UNIQUE keys are free"
+    );
+    assert_eq!(store.purge_index(t, "nothing", false, 10).await.unwrap(), 0);
+}
+
 /// Concurrent inserts of one pk: exactly one wins.
 pub async fn concurrent_inserts_one_winner(store: Arc<dyn RowStore>) {
     let t = table(Uuid::now_v7(), "c").key();
@@ -438,8 +767,10 @@ pub async fn concurrent_inserts_one_winner(store: Arc<dyn RowStore>) {
 pub async fn run_all(store: Arc<dyn RowStore>) {
     tables_metadata(store.as_ref()).await;
     definitions_metadata(store.as_ref()).await;
+    definitions_replace(store.as_ref()).await;
     rows_insert_scan_update_delete(store.as_ref()).await;
     index_entries_and_unique(store.as_ref()).await;
     quota_and_purge(store.as_ref()).await;
+    index_backfill(store.as_ref()).await;
     concurrent_inserts_one_winner(store).await;
 }

@@ -2,14 +2,11 @@
 //! `ALTER TABLE ... ADD COLUMN`, `DROP TABLE [CASCADE]`) and query definitions (register,
 //! list, show, replace, delete) of one project.
 
-use commonrock_actors::sql::analyze::analyze_on_big_stack;
 use commonrock_actors::sql::ddl::DdlOutcome;
 use commonrock_actors::sql::{
-    Catalog, Definition, OrderColumn, ParamSpec, SqlEngine, SqlError, StatementKind, Warning,
+    Definition, OrderColumn, ParamSpec, SqlError, StatementKind, Warning,
 };
-use commonrock_actors::store::rows::{
-    ColumnSpec, DefinitionRecord, IndexSpec, MetaInserted, TableRecord,
-};
+use commonrock_actors::store::rows::{ColumnSpec, DefinitionRecord, IndexSpec, TableRecord};
 use commonrock_actors::DomainError;
 use http::{Method, StatusCode};
 use serde::Serialize;
@@ -320,79 +317,13 @@ pub async fn definition(
             ok()
         }
         _ => {
+            // Swapped atomically under the same id (SqlEngine::replace_definition).
             let (name, text, public) = definition_body(req)?;
-            replace_definition(sql, project_id, id, &name, &text, public).await?;
+            let d = sql
+                .replace_definition(project_id, id, &name, &text, public)
+                .await?;
             audit(state, who, "replace_sql_definition", slug);
-            let d = sql.get_definition(project_id, id).await?;
             Answer::json(StatusCode::OK, &DefinitionOut::from(d))
         }
     }
-}
-
-/// PUT: the new text is analysed exactly as at registration, then the record is swapped under
-/// the same id (delete, insert; the old record is put back if the insert is refused).
-async fn replace_definition(
-    sql: &SqlEngine,
-    project_id: Uuid,
-    id: Uuid,
-    name: &str,
-    text: &str,
-    public: bool,
-) -> Result<(), ApiError> {
-    let store = sql.store();
-    let old = store
-        .get_definition(project_id, id)
-        .await
-        .map_err(SqlError::from)?
-        .ok_or(SqlError::TemplateNotFound)?;
-    let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(SqlError::invalid("name must be 1 to 200 characters").into());
-    }
-    let catalog: Catalog = sql
-        .list_tables(project_id)
-        .await?
-        .into_iter()
-        .map(|t| (t.name.clone(), t))
-        .collect();
-    let limits = sql.config().limits.clone();
-    let owned = text.to_owned();
-    // Parsing recurses: on a big stack of its own, never on a runtime worker.
-    let tables = tokio::task::spawn_blocking(move || {
-        analyze_on_big_stack(&owned, &catalog, &limits).map(|a| a.tables)
-    })
-    .await
-    .map_err(|e| SqlError::Internal(format!("analysis task: {e}")))??;
-    let record = DefinitionRecord {
-        project_id,
-        id,
-        name: name.to_owned(),
-        sql: text.to_owned(),
-        public,
-        tables,
-        created_at: old.created_at,
-    };
-    if !store
-        .delete_definition(project_id, id)
-        .await
-        .map_err(SqlError::from)?
-    {
-        return Err(SqlError::TemplateNotFound.into());
-    }
-    let max = sql.config().max_definitions_per_project;
-    let refused = match store.insert_definition(&record, max).await {
-        Ok(MetaInserted::Created) => return Ok(()),
-        Ok(MetaInserted::AlreadyExists) => SqlError::Conflict {
-            message: format!("a query definition named {name} exists"),
-        },
-        Ok(MetaInserted::QuotaExceeded) => SqlError::Quota {
-            message: format!("a project holds at most {max} query definitions"),
-        },
-        Err(e) => SqlError::from(e),
-    };
-    // Put the old definition back; if even that fails, the log says which one was lost.
-    if let Err(e) = store.insert_definition(&old, u64::MAX).await {
-        tracing::error!(definition = %id, error = %e, "could not restore a query definition after a refused replace");
-    }
-    Err(refused.into())
 }
