@@ -81,23 +81,22 @@ impl Fixture {
             .unwrap()
     }
 
-    /// Every row of a definition, page after page in keyset mode (`limit` rows a page).
-    async fn keyset_all(&self, sql: &str, limit: u32) -> Vec<Map<String, Value>> {
-        let name = format!("k{}", Uuid::now_v7().simple());
-        let def = self
-            .engine
-            .register_definition(self.project, &name, sql, true)
-            .await
-            .unwrap();
-        assert_eq!(def.keyset_unavailable, None, "{sql}");
-        let mut rows = Vec::new();
+    /// Every page of a definition in keyset mode (`limit` rows a page).
+    async fn keyset_pages(
+        &self,
+        def: &commonrock_actors::sql::Definition,
+        p: Value,
+        limit: u32,
+    ) -> Vec<commonrock_actors::sql::Page> {
+        let mut pages = Vec::new();
         let mut cursor = None;
         for _ in 0..1000 {
             let page = self
                 .engine
                 .execute(
-                    &def,
+                    def,
                     ExecuteRequest {
+                        params: params(p.clone()),
                         limit: Some(limit),
                         cursor: cursor.take(),
                         mode: CursorMode::Keyset,
@@ -107,13 +106,29 @@ impl Fixture {
                 .await
                 .unwrap();
             assert!(page.rows.len() <= limit as usize);
-            rows.extend(page.rows);
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return rows,
+            cursor = page.next_cursor.clone();
+            pages.push(page);
+            if cursor.is_none() {
+                return pages;
             }
         }
-        panic!("keyset paging of {sql} does not end");
+        panic!("keyset paging of {} does not end", def.sql);
+    }
+
+    /// Every row of a definition, page after page in keyset mode (`limit` rows a page).
+    async fn keyset_all(&self, sql: &str, limit: u32) -> Vec<Map<String, Value>> {
+        let name = format!("k{}", Uuid::now_v7().simple());
+        let def = self
+            .engine
+            .register_definition(self.project, &name, sql, true)
+            .await
+            .unwrap();
+        assert_eq!(def.keyset_unavailable, None, "{sql}");
+        self.keyset_pages(&def, json!({}), limit)
+            .await
+            .into_iter()
+            .flat_map(|p| p.rows)
+            .collect()
     }
 
     async fn posts(&self) {
@@ -925,6 +940,123 @@ async fn keyed_update_and_delete_read_only_their_rows() {
         got,
         vec![(7, "new".into()), (8, "b".into()), (142, "tagged".into())]
     );
+}
+
+/// `WHERE owner = :o ORDER BY id` (the owner-restricted listing) reads the owner's index slice,
+/// which is in pk order, instead of the whole table in pk order: a keyset page reads about
+/// its limit, ascending and descending, and every row of the owner comes once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_listing_pages_read_about_their_limit() {
+    let f = fixture();
+    f.ddl("CREATE TABLE docs (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, title TEXT)")
+        .await;
+    f.ddl("CREATE INDEX docs_owner ON docs (owner)").await;
+    for i in 0..400 {
+        f.exec(
+            "INSERT INTO docs (id, owner, title) VALUES (:id, :owner, 'x')",
+            json!({"id": i, "owner": format!("u{}", i % 4)}),
+        )
+        .await;
+    }
+    for (order, descending) in [("id", false), ("id DESC", true)] {
+        let def = f
+            .engine
+            .register_definition(
+                f.project,
+                &format!("mine {order}"),
+                &format!("SELECT id FROM docs WHERE owner = :owner ORDER BY {order}"),
+                true,
+            )
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for page in f.keyset_pages(&def, json!({"owner": "u1"}), 10).await {
+            assert!(
+                page.rows_read <= 10 + 4,
+                "{order}: a page read {} rows",
+                page.rows_read
+            );
+            ids.extend(page.rows.iter().map(|r| r["id"].as_i64().unwrap()));
+        }
+        let mut want: Vec<i64> = (0..400).filter(|i| i % 4 == 1).collect();
+        if descending {
+            want.reverse();
+        }
+        assert_eq!(ids, want, "{order}");
+    }
+}
+
+/// DROP INDEX: readers stop using the index at once, its entries go, definitions keep running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_index_removes_it_and_definitions_keep_working() {
+    use commonrock_actors::sql::ddl::DdlOutcome;
+    let f = fixture();
+    f.ddl("CREATE TABLE a (id INTEGER PRIMARY KEY, tag TEXT)")
+        .await;
+    f.ddl("CREATE TABLE b (id INTEGER PRIMARY KEY, tag TEXT)")
+        .await;
+    f.ddl("CREATE INDEX by_tag ON a (tag)").await;
+    f.ddl("CREATE INDEX by_tag ON b (tag)").await;
+    for i in 0..50 {
+        f.exec(
+            "INSERT INTO a (id, tag) VALUES (:id, :tag)",
+            json!({"id": i, "tag": format!("t{}", i % 10)}),
+        )
+        .await;
+    }
+    let by_tag = "SELECT id FROM a WHERE tag = :tag ORDER BY id";
+    let page = f.exec(by_tag, json!({"tag": "t3"})).await;
+    assert_eq!(page.rows.len(), 5);
+    assert_eq!(page.rows_read, 5, "the index serves the lookup");
+    // Unqualified and on two tables: ambiguous.
+    let r = f.engine.execute_ddl(f.project, "DROP INDEX by_tag").await;
+    assert!(
+        matches!(&r, Err(SqlError::InvalidSql { message }) if message.contains("a.by_tag")),
+        "{r:?}"
+    );
+    match f.engine.execute_ddl(f.project, "DROP INDEX a.by_tag").await {
+        Ok(DdlOutcome::IndexDropped {
+            index,
+            table: Some(t),
+        }) => {
+            assert_eq!(index, "by_tag");
+            assert!(t.indexes.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    let page = f.exec(by_tag, json!({"tag": "t3"})).await;
+    assert_eq!(page.rows.len(), 5, "same answer without the index");
+    assert_eq!(page.rows_read, 50, "now a scan");
+    let table = f
+        .engine
+        .store()
+        .get_table(f.project, "a")
+        .await
+        .unwrap()
+        .unwrap();
+    let entries = f
+        .engine
+        .store()
+        .scan_index(
+            table.key(),
+            "by_tag",
+            &commonrock_actors::store::rows::IndexRange::all(),
+            100,
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(entries.is_empty(), "entries purged: {entries:?}");
+    // b's index is now the only one of that name.
+    f.ddl("DROP INDEX by_tag").await;
+    assert!(matches!(
+        f.engine
+            .execute_ddl(f.project, "DROP INDEX IF EXISTS by_tag")
+            .await,
+        Ok(DdlOutcome::IndexDropped { table: None, .. })
+    ));
+    let r = f.engine.execute_ddl(f.project, "DROP INDEX by_tag").await;
+    assert!(matches!(&r, Err(SqlError::InvalidSql { .. })), "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -801,6 +801,33 @@ async fn admin_lifecycle_of_tables_and_definitions() {
     assert_eq!(table["primary_key"], "id");
     assert_eq!(table["columns"].as_array().map(Vec::len), Some(4), "{b}");
 
+    // An index created on the table with rows, then dropped: 200 with the table without it.
+    let (s, b) = node
+        .sql_table(&slug, "CREATE INDEX posts_score ON posts (score)")
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = node.sql_table(&slug, "DROP INDEX posts_score").await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["dropped_index"], "posts_score");
+    assert_eq!(b["table"]["name"], "posts");
+    assert!(
+        b["table"]["indexes"]
+            .as_array()
+            .is_some_and(|i| i.iter().all(|x| x["name"] != "posts_score")),
+        "{b}"
+    );
+    let (s, b) = node.sql_table(&slug, "DROP INDEX posts_score").await;
+    assert_eq!(
+        (s, b["detail"]["code"].as_str()),
+        (400, Some("invalid_sql")),
+        "{b}"
+    );
+    let (s, b) = node
+        .sql_table(&slug, "DROP INDEX IF EXISTS posts_score")
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["table"].is_null(), "{b}");
+
     // Register, list, show, replace (same id), then delete.
     let def = node
         .sql_definition_id(&slug, "titles", "SELECT id, title FROM posts", true)

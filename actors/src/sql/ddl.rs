@@ -29,6 +29,11 @@ pub enum DdlOutcome {
         table: String,
         definitions: Vec<Uuid>,
     },
+    /// DROP INDEX: the table as it is now (`None`: DROP INDEX IF EXISTS found no such index).
+    IndexDropped {
+        index: String,
+        table: Option<TableRecord>,
+    },
 }
 
 fn ident_name(name: &ObjectName) -> Result<String, SqlError> {
@@ -203,8 +208,19 @@ impl SqlEngine {
                     other => other,
                 }
             }
+            Statement::Drop {
+                object_type: ObjectType::Index,
+                names,
+                if_exists,
+                ..
+            } => {
+                let [name] = names.as_slice() else {
+                    return Err(SqlError::invalid("DROP INDEX takes one index"));
+                };
+                self.drop_index(project_id, name, if_exists).await
+            }
             _ => Err(SqlError::invalid(
-                "expected CREATE TABLE, CREATE INDEX, ALTER TABLE ... ADD COLUMN or DROP TABLE",
+                "expected CREATE TABLE, CREATE INDEX, ALTER TABLE ... ADD COLUMN, DROP INDEX or DROP TABLE",
             )),
         }
     }
@@ -494,6 +510,65 @@ impl SqlEngine {
             table: name.to_owned(),
             definitions: dropped,
         })
+    }
+
+    /// DROP INDEX [IF EXISTS] name | table.name. Index names are unique per table only, so an
+    /// unqualified name must belong to exactly one table of the project. Definitions keep
+    /// working: their plans and keyset eligibility are recomputed at every execution.
+    async fn drop_index(
+        &self,
+        project_id: Uuid,
+        name: &ObjectName,
+        if_exists: bool,
+    ) -> Result<DdlOutcome, SqlError> {
+        let (table_name, index_name) = match name.0.as_slice() {
+            [index] => (None, index.value.to_lowercase()),
+            [table, index] => (Some(table.value.to_lowercase()), index.value.to_lowercase()),
+            _ => return Err(SqlError::invalid("DROP INDEX takes index or table.index")),
+        };
+        let holders: Vec<TableRecord> = self
+            .store()
+            .list_tables(project_id)
+            .await?
+            .into_iter()
+            .filter(|t| table_name.as_ref().is_none_or(|n| *n == t.name))
+            .filter(|t| t.indexes.iter().any(|i| i.name == index_name))
+            .collect();
+        let table = match holders.as_slice() {
+            [one] => one.clone(),
+            [] if if_exists => {
+                return Ok(DdlOutcome::IndexDropped {
+                    index: index_name,
+                    table: None,
+                })
+            }
+            [] => return Err(SqlError::invalid(format!("unknown index {index_name}"))),
+            many => {
+                let names: Vec<String> = many
+                    .iter()
+                    .map(|t| format!("{}.{index_name}", t.name))
+                    .collect();
+                return Err(SqlError::invalid(format!(
+                    "index {index_name} exists on several tables: drop {}",
+                    names.join(" or ")
+                )));
+            }
+        };
+        let spec = table
+            .indexes
+            .iter()
+            .find(|i| i.name == index_name)
+            .cloned()
+            .ok_or_else(|| SqlError::Internal("index vanished".into()))?;
+        match backfill::remove_index(self.store().as_ref(), &table, &spec).await? {
+            Some(table) => Ok(DdlOutcome::IndexDropped {
+                index: index_name,
+                table: Some(table),
+            }),
+            None => Err(SqlError::Conflict {
+                message: format!("table {} changed concurrently; retry", table.name),
+            }),
+        }
     }
 
     pub async fn list_tables(&self, project_id: Uuid) -> Result<Vec<TableRecord>, SqlError> {

@@ -34,6 +34,10 @@ pub enum SqlError {
     /// 404 `sql_template_not_found`.
     #[error("query definition not found")]
     TemplateNotFound,
+    /// A public client asked for a definition not registered `public` (403
+    /// `client_scope_denied`).
+    #[error("query definition is not public")]
+    NotPublic,
     /// 400 `invalid_cursor`.
     #[error("invalid cursor: {message}")]
     InvalidCursor { message: String },
@@ -84,6 +88,7 @@ impl SqlError {
             SqlError::InvalidSql { .. } => "invalid_sql",
             SqlError::TooComplex { .. } => "sql_too_complex",
             SqlError::TemplateNotFound => "sql_template_not_found",
+            SqlError::NotPublic => "client_scope_denied",
             SqlError::InvalidCursor { .. } => "invalid_cursor",
             SqlError::ParamErrors(_) => "validation_error",
             SqlError::Timeout | SqlError::Unavailable(_) => "service_unavailable",

@@ -1,13 +1,15 @@
-//! Keyed access for UPDATE and DELETE. GlueSQL plans both as a full scan of the target table
-//! filtered by the WHERE clause (`executor::fetch`), whatever the condition. When the WHERE is
-//! a conjunction with `pk = value` (or `indexed_column = value`), only rows with that key can
-//! satisfy it, so the storage may hand the engine just those rows: the engine still evaluates
-//! the whole WHERE on each of them, so the result is the same, and a keyed write reads one row
-//! instead of the table.
+//! Keyed access the planner misses. GlueSQL plans UPDATE and DELETE as a full scan of the
+//! target table filtered by the WHERE clause (`executor::fetch`), whatever the condition, and
+//! a SELECT with `ORDER BY pk` reads the pk order and filters it even when the WHERE pins an
+//! indexed column. When the WHERE is a conjunction with `pk = value` (or `indexed_column =
+//! value`), only rows with that key can satisfy it, so the storage may hand the engine just
+//! those rows: the engine still evaluates the whole WHERE on each of them, so the result is
+//! the same, and a keyed statement reads its rows instead of the table. An index slice of one
+//! key is in pk order, so it also serves `ORDER BY pk` (see `RowsAdapter::scan_indexed_data`).
 
 use gluesql_core::prelude::Value;
 use sqlparser::ast::{
-    BinaryOperator, Delete, Expr, FromTable, Statement, TableFactor, TableWithJoins,
+    BinaryOperator, Delete, Expr, FromTable, SetExpr, Statement, TableFactor, TableWithJoins,
     Value as SqlValue,
 };
 
@@ -16,16 +18,22 @@ use super::keys::encode_key;
 use super::storage::{Restriction, PK_INDEX};
 use crate::store::rows::{ColumnType, TableRecord};
 
-/// The restriction an UPDATE / DELETE can use, given its bound parameters (`$N` = `params[N-1]`).
-/// `None` when the WHERE has no usable equality, or the target table is named elsewhere in the
-/// statement too (a subquery's scan of it must see every row).
-pub fn keyed_write(
+/// The restriction a statement on one table can use, given its bound parameters (`$N` =
+/// `params[N-1]`). `None` when the WHERE has no usable equality, the statement joins, or the
+/// table is named elsewhere in the statement too (a subquery's scan of it must see every row).
+pub fn key_restriction(
     statement: &Statement,
     params: &[Value],
     catalog: &Catalog,
     table_uses: &std::collections::HashMap<String, usize>,
 ) -> Option<Restriction> {
     let (target, selection) = match statement {
+        Statement::Query(query) => {
+            let SetExpr::Select(select) = query.body.as_ref() else {
+                return None;
+            };
+            (single_table(&select.from)?, select.selection.as_ref()?)
+        }
         Statement::Update {
             table, selection, ..
         } => (

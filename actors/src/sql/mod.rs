@@ -338,9 +338,48 @@ impl SqlEngine {
         definition: &Definition,
         request: ExecuteRequest,
     ) -> Result<Page, SqlError> {
+        let record = DefinitionRecord {
+            project_id: definition.project_id,
+            id: definition.id,
+            name: definition.name.clone(),
+            sql: definition.sql.clone(),
+            public: definition.public,
+            tables: Vec::new(),
+            created_at: definition.created_at,
+        };
+        self.measured(record, request).await
+    }
+
+    /// Runs the stored definition `id` (what the execute endpoints do): one read of its record
+    /// and one analysis, on the pool thread that runs it. `public_only` (the public path)
+    /// refuses a definition not registered public with `NotPublic`.
+    pub async fn execute_by_id(
+        &self,
+        project_id: Uuid,
+        id: Uuid,
+        request: ExecuteRequest,
+        public_only: bool,
+    ) -> Result<Page, SqlError> {
+        let record = self
+            .store
+            .get_definition(project_id, id)
+            .await?
+            .ok_or(SqlError::TemplateNotFound)?;
+        if public_only && !record.public {
+            return Err(SqlError::NotPublic);
+        }
+        self.measured(record, request).await
+    }
+
+    async fn measured(
+        &self,
+        definition: DefinitionRecord,
+        request: ExecuteRequest,
+    ) -> Result<Page, SqlError> {
         let started = Instant::now();
-        let kind = definition.kind.name();
-        let result = self.execute_inner(definition, request).await;
+        let (kind, result) = self.execute_inner(definition, request).await;
+        // A statement that failed before its analysis has no kind.
+        let kind = kind.map_or("unknown", StatementKind::name);
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.code(),
@@ -362,21 +401,27 @@ impl SqlEngine {
 
     async fn execute_inner(
         &self,
-        definition: &Definition,
+        definition: DefinitionRecord,
         request: ExecuteRequest,
-    ) -> Result<Page, SqlError> {
+    ) -> (Option<StatementKind>, Result<Page, SqlError>) {
         let limit = request.limit.unwrap_or(self.config.default_limit);
         if limit == 0 || limit > self.config.max_rows {
-            return Err(SqlError::ParamErrors(vec![ParamError {
-                name: "limit".into(),
-                msg: format!(
-                    "ensure this value is between 1 and {}",
-                    self.config.max_rows
-                ),
-                kind: "value_error.number.not_in_range".into(),
-            }]));
+            return (
+                None,
+                Err(SqlError::ParamErrors(vec![ParamError {
+                    name: "limit".into(),
+                    msg: format!(
+                        "ensure this value is between 1 and {}",
+                        self.config.max_rows
+                    ),
+                    kind: "value_error.number.not_in_range".into(),
+                }])),
+            );
         }
-        let catalog = self.catalog(definition.project_id).await?;
+        let catalog = match self.catalog(definition.project_id).await {
+            Ok(c) => c,
+            Err(e) => return (None, Err(e)),
+        };
         let control = Arc::new(Control {
             deadline: Instant::now() + self.config.statement_timeout,
             cancelled: AtomicBool::new(false),
@@ -398,7 +443,7 @@ impl SqlEngine {
             store: Arc::clone(&self.store),
             config: self.config.clone(),
             cursor_key: self.cursor_key.clone(),
-            definition: definition.clone(),
+            definition,
             request,
             limit,
             catalog,
@@ -410,8 +455,9 @@ impl SqlEngine {
         match tokio::time::timeout(self.config.statement_timeout + Duration::from_secs(1), run)
             .await
         {
-            Ok(result) => result,
-            Err(_) => Err(SqlError::Timeout),
+            Ok(Ok((kind, result))) => (Some(kind), result),
+            Ok(Err(e)) => (None, Err(e)),
+            Err(_) => (None, Err(SqlError::Timeout)),
         }
     }
 }
@@ -460,7 +506,7 @@ struct Job {
     store: Arc<dyn RowStore>,
     config: SqlConfig,
     cursor_key: Vec<u8>,
-    definition: Definition,
+    definition: DefinitionRecord,
     request: ExecuteRequest,
     limit: u32,
     catalog: Catalog,
@@ -470,18 +516,21 @@ struct Job {
 const KEYSET_ALIAS: &str = "__keyset_";
 
 impl Job {
-    fn run(self) -> Result<Page, SqlError> {
+    /// The statement's kind (for metrics) and its outcome; `Err` only when the analysis fails.
+    fn run(self) -> Result<(StatementKind, Result<Page, SqlError>), SqlError> {
         let analysis = analyze::analyze(&self.definition.sql, &self.catalog, &self.config.limits)?;
+        let kind = analysis.kind;
+        Ok((kind, self.execute(analysis)))
+    }
+
+    fn execute(self, analysis: Analysis) -> Result<Page, SqlError> {
         let values = bind_params(&analysis, &self.request)?;
-        let restriction = match analysis.kind {
-            StatementKind::Update | StatementKind::Delete => lookup::keyed_write(
-                &analysis.statement,
-                &values,
-                &self.catalog,
-                &analysis.table_uses,
-            ),
-            _ => None,
-        };
+        let restriction = lookup::key_restriction(
+            &analysis.statement,
+            &values,
+            &self.catalog,
+            &analysis.table_uses,
+        );
         let mut params: Vec<ParamLiteral> = values.into_iter().map(value_literal).collect();
         let mut statement = analysis.statement.clone();
         let fetch = u64::from(self.limit) + 1;

@@ -700,6 +700,38 @@ impl Index for RowsAdapter {
                 resumed = true;
             }
         }
+        if index_name == PK_INDEX && ordering {
+            if let Some(r) = self
+                .restriction
+                .as_ref()
+                .filter(|r| r.table == table.name && r.index != PK_INDEX)
+            {
+                // `WHERE indexed = v ORDER BY pk`: the entries of key v are in pk order.
+                let within = |pk: Option<&Vec<u8>>| match pk {
+                    Some(pk) => IndexBound::Entry {
+                        key: r.key.clone(),
+                        pk: pk.clone(),
+                    },
+                    None => IndexBound::Key {
+                        key: r.key.clone(),
+                        inclusive: true,
+                    },
+                };
+                let after = self.hint.as_ref().filter(|_| resumed).map(|h| &h.after);
+                let range = if descending {
+                    IndexRange {
+                        lower: within(None),
+                        upper: within(after),
+                    }
+                } else {
+                    IndexRange {
+                        lower: within(after),
+                        upper: within(None),
+                    }
+                };
+                return self.index_scan(table, &r.index, descending, range);
+            }
+        }
         if index_name == PK_INDEX {
             let to_pk = |b: &IndexBound, lower: bool| match b {
                 IndexBound::Unbounded => Bound::Unbounded,

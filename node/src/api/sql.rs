@@ -147,13 +147,12 @@ pub async fn execute(
     };
     let sql = engine(state)?;
     let Body { id, mut request } = parse_body(req, sql.config().max_rows)?;
-    let definition = sql.get_definition(project.project.id, id).await?;
+    let public_only = caller.is_some();
     if let Some(caller) = caller {
-        if !definition.public {
-            return Err(ApiError::code(Code::ClientScopeDenied));
-        }
         request.caller = caller;
     }
-    let page = sql.execute(&definition, request).await?;
+    let page = sql
+        .execute_by_id(project.project.id, id, request, public_only)
+        .await?;
     Ok(Answer::json(StatusCode::OK, &page)?.no_store())
 }

@@ -310,6 +310,7 @@ impl From<SqlError> for ApiError {
                 ApiError::code_with_reason(Code::SqlTooComplex, &message)
             }
             SqlError::TemplateNotFound => ApiError::code(Code::SqlTemplateNotFound),
+            SqlError::NotPublic => ApiError::code(Code::ClientScopeDenied),
             SqlError::InvalidCursor { message } => {
                 ApiError::code_with_reason(Code::InvalidCursor, &message)
             }

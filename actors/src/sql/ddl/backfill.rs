@@ -261,34 +261,13 @@ async fn finish(
     })
 }
 
-/// Takes a failed UNIQUE index out of the record, then deletes its entries. Writers that read
-/// the record before may still add a few entries; a later CREATE INDEX of the same name purges
-/// leftovers before it declares the index.
+/// Takes a UNIQUE index over duplicate values away again (and its entries).
 async fn abandon(
     store: &dyn RowStore,
     table: &TableRecord,
     index: &IndexSpec,
 ) -> Result<(), SqlError> {
-    let mut removed = false;
-    for _ in 0..TABLE_ATTEMPTS {
-        let Ok(mut current) = current_table(store, table).await else {
-            removed = true;
-            break;
-        };
-        let before = current.indexes.len();
-        current.indexes.retain(|i| i.name != index.name);
-        if current.indexes.len() == before {
-            removed = true;
-            break;
-        }
-        let expected = current.version;
-        current.version += 1;
-        if store.update_table(&current, expected).await? {
-            removed = true;
-            break;
-        }
-    }
-    if !removed {
+    if remove_index(store, table, index).await?.is_none() {
         // Still declared (building): writers maintain it, so its entries must stay.
         return Err(SqlError::Conflict {
             message: format!(
@@ -297,5 +276,33 @@ async fn abandon(
             ),
         });
     }
-    purge_index(store, table.key(), index).await
+    Ok(())
+}
+
+/// Removes `index` from the table's record (compare-and-set, re-reading on concurrent DDL),
+/// then purges its entries: readers stop using it with the record, and an entry a writer that
+/// read the old record adds later is purged again by the next CREATE INDEX of that name.
+/// Returns the table as saved (unchanged if it no longer had the index; `None` if the record
+/// kept changing).
+pub(crate) async fn remove_index(
+    store: &dyn RowStore,
+    table: &TableRecord,
+    index: &IndexSpec,
+) -> Result<Option<TableRecord>, SqlError> {
+    for _ in 0..TABLE_ATTEMPTS {
+        let mut current = current_table(store, table).await?;
+        let before = current.indexes.len();
+        current.indexes.retain(|i| i.name != index.name);
+        if current.indexes.len() == before {
+            purge_index(store, table.key(), index).await?;
+            return Ok(Some(current));
+        }
+        let expected = current.version;
+        current.version += 1;
+        if store.update_table(&current, expected).await? {
+            purge_index(store, table.key(), index).await?;
+            return Ok(Some(current));
+        }
+    }
+    Ok(None)
 }

@@ -78,6 +78,13 @@ struct Dropped {
     deleted_query_definitions: Vec<Uuid>,
 }
 
+/// DROP INDEX: the index and its table as it is now (null when IF EXISTS found nothing).
+#[derive(Serialize)]
+struct IndexDropped {
+    dropped_index: String,
+    table: Option<TableOut>,
+}
+
 /// A definition with its analysis against the current tables.
 #[derive(Serialize)]
 struct DefinitionOut {
@@ -169,6 +176,16 @@ pub async fn tables(state: &AppState, req: &Request, who: &AdminPrincipal, slug:
                 &Dropped {
                     table,
                     deleted_query_definitions: definitions,
+                },
+            )
+        }
+        DdlOutcome::IndexDropped { index, table } => {
+            audit(state, who, "drop_sql_index", slug);
+            Answer::json(
+                StatusCode::OK,
+                &IndexDropped {
+                    dropped_index: index,
+                    table: table.as_ref().map(TableOut::from),
                 },
             )
         }
