@@ -1094,11 +1094,25 @@ impl RowStore for CqlStore {
                 ),
             )
             .await?;
-        Ok(if ok {
-            MetaInserted::Created
-        } else {
-            MetaInserted::AlreadyExists
-        })
+        if !ok {
+            return Ok(MetaInserted::AlreadyExists);
+        }
+        // The quota is checked again after the claim: two creations at the limit both see
+        // room before it, but the later of them counts the other and takes its own back
+        // (under contention both may; never more than the quota stay).
+        let names = self
+            .names(&self.rows.list_table_names, table.project_id)
+            .await?;
+        if names.len() as u64 > max_tables {
+            self.conditional(
+                "sql_create_table_undo",
+                &self.rows.delete_table,
+                (table.project_id, &table.name),
+            )
+            .await?;
+            return Ok(MetaInserted::QuotaExceeded);
+        }
+        Ok(MetaInserted::Created)
     }
 
     async fn get_table(
@@ -1234,11 +1248,27 @@ impl RowStore for CqlStore {
             )
             .await?;
         if ok {
-            return Ok(MetaInserted::Created);
+            // As for tables: counted again after the claim, never more than the quota stay.
+            let names = self
+                .names(&self.rows.list_definition_names, d.project_id)
+                .await?;
+            if names.len() as u64 <= max_definitions {
+                return Ok(MetaInserted::Created);
+            }
+            self.conditional(
+                "sql_insert_definition_undo",
+                &self.rows.delete_definition,
+                (d.project_id, &d.name, d.id),
+            )
+            .await?;
         }
         self.run(&self.rows.delete_definition_id, (d.project_id, d.id))
             .await?;
-        Ok(MetaInserted::AlreadyExists)
+        Ok(if ok {
+            MetaInserted::QuotaExceeded
+        } else {
+            MetaInserted::AlreadyExists
+        })
     }
 
     async fn get_definition(

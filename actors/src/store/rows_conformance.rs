@@ -764,6 +764,58 @@ pub async fn concurrent_inserts_one_winner(store: Arc<dyn RowStore>) {
     assert_eq!(done, 1);
 }
 
+/// Concurrent creations of tables and definitions at the quota never leave more than the
+/// quota (on CQL all of a burst may be refused while the others are still deciding; a creation
+/// after the burst gets the room that is left).
+pub async fn concurrent_creations_respect_quotas(store: Arc<dyn RowStore>) {
+    const MAX: u64 = 3;
+    let p = Uuid::now_v7();
+    let mut tables = Vec::new();
+    let mut definitions = Vec::new();
+    for i in 0..12 {
+        let s = Arc::clone(&store);
+        tables.push(tokio::spawn(async move {
+            s.create_table(&table(p, &format!("t{i}")), MAX)
+                .await
+                .unwrap()
+        }));
+        let s = Arc::clone(&store);
+        definitions.push(tokio::spawn(async move {
+            let d = DefinitionRecord {
+                project_id: p,
+                id: Uuid::now_v7(),
+                name: format!("d{i}"),
+                sql: "SELECT 1".into(),
+                public: false,
+                tables: Vec::new(),
+                created_at: 0,
+            };
+            s.insert_definition(&d, MAX).await.unwrap()
+        }));
+    }
+    let mut created = (0u64, 0u64);
+    for t in tables {
+        let outcome = t.await.unwrap();
+        assert_ne!(outcome, MetaInserted::AlreadyExists);
+        created.0 += u64::from(outcome == MetaInserted::Created);
+    }
+    for d in definitions {
+        let outcome = d.await.unwrap();
+        assert_ne!(outcome, MetaInserted::AlreadyExists);
+        created.1 += u64::from(outcome == MetaInserted::Created);
+    }
+    let listed = (
+        store.list_tables(p).await.unwrap().len() as u64,
+        store.list_definitions(p).await.unwrap().len() as u64,
+    );
+    assert_eq!(listed, created, "what was answered Created is what stayed");
+    assert!(created.0 <= MAX && created.1 <= MAX, "{created:?}");
+    if created.0 < MAX {
+        let after = store.create_table(&table(p, "after"), MAX).await.unwrap();
+        assert_eq!(after, MetaInserted::Created);
+    }
+}
+
 pub async fn run_all(store: Arc<dyn RowStore>) {
     tables_metadata(store.as_ref()).await;
     definitions_metadata(store.as_ref()).await;
@@ -772,5 +824,6 @@ pub async fn run_all(store: Arc<dyn RowStore>) {
     index_entries_and_unique(store.as_ref()).await;
     quota_and_purge(store.as_ref()).await;
     index_backfill(store.as_ref()).await;
+    concurrent_creations_respect_quotas(Arc::clone(&store)).await;
     concurrent_inserts_one_winner(store).await;
 }
