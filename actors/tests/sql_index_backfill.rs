@@ -30,7 +30,7 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn RowStore> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let config = SqlConfig {
-        statement_timeout: Duration::from_millis(400),
+        statement_timeout: Duration::from_millis(1500),
         store_call_margin: Duration::from_millis(100),
         // Small pages and few buckets: the backfill crosses pages and buckets.
         page_size: 7,

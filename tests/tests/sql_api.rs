@@ -1155,7 +1155,8 @@ async fn replacing_a_definition_keeps_it_executable_under_its_id() {
 /// A node whose CREATE INDEX backfill waits briefly (statement timeout + store margin).
 fn quick_backfill() -> NodeOptions {
     NodeOptions::default()
-        .env("COMMONROCK_SQL_STATEMENT_TIMEOUT_MS", "1500")
+        // Room for a slow LWT on a cold CQL server, yet a wait of seconds before the backfill.
+        .env("COMMONROCK_SQL_STATEMENT_TIMEOUT_MS", "3000")
         .env("COMMONROCK_SQL_STORE_MARGIN_MS", "300")
 }
 

@@ -312,8 +312,10 @@ pub async fn run_all(inner: Arc<dyn RowStore>) {
         project,
         races: Mutex::new(HashMap::new()),
     });
+    // Short enough that each CREATE INDEX's wait stays a few seconds, long enough for an LWT
+    // insert on a cold CQL server on a loaded 2-core machine (300 ms was not).
     let config = SqlConfig {
-        statement_timeout: Duration::from_millis(300),
+        statement_timeout: Duration::from_secs(3),
         store_call_margin: Duration::from_millis(100),
         buckets: 4,
         ..SqlConfig::default()
