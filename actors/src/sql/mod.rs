@@ -208,6 +208,16 @@ impl SqlEngine {
             .collect())
     }
 
+    /// `sql` analysed against the project's current tables, on the pool (parsing recurses).
+    async fn summary(&self, project_id: Uuid, sql: &str) -> Result<Summary, SqlError> {
+        let catalog = self.catalog(project_id).await?;
+        let limits = self.config.limits.clone();
+        let text = sql.to_owned();
+        self.pool
+            .run(move || analyze::analyze(&text, &catalog, &limits).map(|a| summarize(&a)))
+            .await
+    }
+
     /// Registers a SELECT / INSERT / UPDATE / DELETE under a name unique in the project.
     pub async fn register_definition(
         &self,
@@ -216,17 +226,8 @@ impl SqlEngine {
         sql: &str,
         public: bool,
     ) -> Result<Definition, SqlError> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(SqlError::invalid("name must be 1 to 200 characters"));
-        }
-        let catalog = self.catalog(project_id).await?;
-        let limits = self.config.limits.clone();
-        let text = sql.to_owned();
-        let analysis = self
-            .pool
-            .run(move || analyze::analyze(&text, &catalog, &limits).map(|a| summarize(&a)))
-            .await?;
+        let name = valid_name(name)?;
+        let analysis = self.summary(project_id, sql).await?;
         let record = DefinitionRecord {
             project_id,
             id: Uuid::now_v7(),
@@ -261,13 +262,7 @@ impl SqlEngine {
             .get_definition(project_id, id)
             .await?
             .ok_or(SqlError::TemplateNotFound)?;
-        let catalog = self.catalog(project_id).await?;
-        let limits = self.config.limits.clone();
-        let text = record.sql.clone();
-        let summary = self
-            .pool
-            .run(move || analyze::analyze(&text, &catalog, &limits).map(|a| summarize(&a)))
-            .await?;
+        let summary = self.summary(project_id, &record.sql).await?;
         Ok(definition(&record, summary))
     }
 
@@ -303,17 +298,8 @@ impl SqlEngine {
             .get_definition(project_id, id)
             .await?
             .ok_or(SqlError::TemplateNotFound)?;
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(SqlError::invalid("name must be 1 to 200 characters"));
-        }
-        let catalog = self.catalog(project_id).await?;
-        let limits = self.config.limits.clone();
-        let text = sql.to_owned();
-        let analysis = self
-            .pool
-            .run(move || analyze::analyze(&text, &catalog, &limits).map(|a| summarize(&a)))
-            .await?;
+        let name = valid_name(name)?;
+        let analysis = self.summary(project_id, sql).await?;
         let record = DefinitionRecord {
             project_id,
             id,
@@ -460,6 +446,15 @@ impl SqlEngine {
             Err(_) => (None, Err(SqlError::Timeout)),
         }
     }
+}
+
+/// A definition's name, trimmed: 1 to 200 characters.
+fn valid_name(name: &str) -> Result<&str, SqlError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(SqlError::invalid("name must be 1 to 200 characters"));
+    }
+    Ok(name)
 }
 
 /// What the API shows of an analysis (the AST stays on the pool thread).
