@@ -722,18 +722,7 @@ impl CqlStore {
             return Ok((true, true));
         }
         // Ours already (an update keeping its value, or an earlier attempt of this row)?
-        let rows = self
-            .run(
-                &self.rows.get_unique,
-                (table.project_id, table.table_id, &entry.index, &entry.key),
-            )
-            .await?
-            .into_rows_result()
-            .map_err(unavailable)?;
-        let Some((Some(owner), Some(old_ts))) = rows
-            .maybe_first_row::<(Option<Vec<u8>>, Option<i64>)>()
-            .map_err(corrupt)?
-        else {
+        let Some((owner, old_ts)) = self.unique_claim(table, entry).await? else {
             // Released meanwhile: refused this time, free for the caller's retry.
             return Ok((false, false));
         };
@@ -1013,6 +1002,18 @@ impl CqlStore {
         table: TableKey,
         entry: &IndexEntry,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .unique_claim(table, entry)
+            .await?
+            .map(|(owner, _)| owner))
+    }
+
+    /// A UNIQUE value's claim: its owner pk and the claim's write time (micros).
+    async fn unique_claim(
+        &self,
+        table: TableKey,
+        entry: &IndexEntry,
+    ) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
         let rows = self
             .run(
                 &self.rows.get_unique,
@@ -1021,10 +1022,15 @@ impl CqlStore {
             .await?
             .into_rows_result()
             .map_err(unavailable)?;
-        Ok(rows
-            .maybe_first_row::<(Option<Vec<u8>>, Option<i64>)>()
-            .map_err(corrupt)?
-            .and_then(|(owner, _)| owner))
+        Ok(
+            match rows
+                .maybe_first_row::<(Option<Vec<u8>>, Option<i64>)>()
+                .map_err(corrupt)?
+            {
+                Some((Some(owner), Some(ts))) => Some((owner, ts)),
+                _ => None,
+            },
+        )
     }
 }
 

@@ -1027,8 +1027,34 @@ impl WriteTables<'_> {
         definition: &DefinitionRecord,
         max: u64,
     ) -> Result<Outcome, StoreError> {
-        let prefix = definition.project_id.as_bytes();
-        let mut count = 0u64;
+        let others = self.project_definitions(definition.project_id)?;
+        if others
+            .iter()
+            .any(|o| o.name == definition.name || o.id == definition.id)
+        {
+            return Ok(Outcome::Meta(MetaInserted::AlreadyExists));
+        }
+        if others.len() as u64 >= max {
+            return Ok(Outcome::Meta(MetaInserted::QuotaExceeded));
+        }
+        let key = [
+            definition.project_id.as_bytes().as_slice(),
+            definition.id.as_bytes(),
+        ]
+        .concat();
+        put(
+            &mut self.sql_definitions,
+            &key,
+            definition,
+            "sql definition",
+        )?;
+        Ok(Outcome::Meta(MetaInserted::Created))
+    }
+
+    /// Every definition of a project (one small key range; bounded by the quota).
+    fn project_definitions(&self, project_id: Uuid) -> Result<Vec<DefinitionRecord>, StoreError> {
+        let prefix = project_id.as_bytes();
+        let mut out = Vec::new();
         for entry in self
             .sql_definitions
             .range::<&[u8]>(prefix.as_slice()..)
@@ -1038,23 +1064,9 @@ impl WriteTables<'_> {
             if !key.value().starts_with(prefix) {
                 break;
             }
-            let other: DefinitionRecord = decode(value.value(), "sql definition")?;
-            if other.name == definition.name || other.id == definition.id {
-                return Ok(Outcome::Meta(MetaInserted::AlreadyExists));
-            }
-            count += 1;
+            out.push(decode(value.value(), "sql definition")?);
         }
-        if count >= max {
-            return Ok(Outcome::Meta(MetaInserted::QuotaExceeded));
-        }
-        let key = [prefix.as_slice(), definition.id.as_bytes()].concat();
-        put(
-            &mut self.sql_definitions,
-            &key,
-            definition,
-            "sql definition",
-        )?;
-        Ok(Outcome::Meta(MetaInserted::Created))
+        Ok(out)
     }
 
     /// Same id, new record; the name must be free among the project's other definitions.
@@ -1067,19 +1079,12 @@ impl WriteTables<'_> {
         if get_owned(&self.sql_definitions, &key, "sql definition")?.is_none() {
             return Ok(MetaReplaced::NotFound);
         }
-        for entry in self
-            .sql_definitions
-            .range::<&[u8]>(prefix.as_slice()..)
-            .ctx("scan sql definitions")?
+        if self
+            .project_definitions(definition.project_id)?
+            .iter()
+            .any(|o| o.id != definition.id && o.name == definition.name)
         {
-            let (k, value) = entry.ctx("scan sql definitions")?;
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            let other: DefinitionRecord = decode(value.value(), "sql definition")?;
-            if other.id != definition.id && other.name == definition.name {
-                return Ok(MetaReplaced::NameTaken);
-            }
+            return Ok(MetaReplaced::NameTaken);
         }
         put(
             &mut self.sql_definitions,
