@@ -176,21 +176,7 @@ async fn page_through(
 async fn offset_and_keyset_paging_return_every_row_once() {
     let node = Node::start().await;
     let p = node.project(json!({})).await;
-    let (s, b) = node
-        .sql_table(
-            &p.slug,
-            "CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER)",
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    let insert = node
-        .sql_definition_id(
-            &p.slug,
-            "insert_item",
-            "INSERT INTO items (id, n) VALUES (:id, :n)",
-            false,
-        )
-        .await;
+    let insert = items_table(&node, &p).await;
     let list = node
         .sql_definition_id(
             &p.slug,
@@ -972,8 +958,8 @@ async fn admin_lifecycle_of_tables_and_definitions() {
     );
 }
 
-/// `items (id, n)` with rows (1, 10), (2, 20), (3, 10) and the definition `by_n`.
-async fn items_by_n(node: &Node, p: &Project) -> String {
+/// The table `items (id, n)` and its INSERT definition `insert_item` (returns its id).
+async fn items_table(node: &Node, p: &Project) -> String {
     let (s, b) = node
         .sql_table(
             &p.slug,
@@ -981,14 +967,18 @@ async fn items_by_n(node: &Node, p: &Project) -> String {
         )
         .await;
     assert_eq!(s, 201, "{b}");
-    let insert = node
-        .sql_definition_id(
-            &p.slug,
-            "insert_item",
-            "INSERT INTO items (id, n) VALUES (:id, :n)",
-            false,
-        )
-        .await;
+    node.sql_definition_id(
+        &p.slug,
+        "insert_item",
+        "INSERT INTO items (id, n) VALUES (:id, :n)",
+        false,
+    )
+    .await
+}
+
+/// `items (id, n)` with rows (1, 10), (2, 20), (3, 10) and the definition `by_n`.
+async fn items_by_n(node: &Node, p: &Project) -> String {
+    let insert = items_table(node, p).await;
     for (id, n) in [(1, 10), (2, 20), (3, 10)] {
         let a = p
             .sql_secret(json!({"query_definition_id": insert, "params": {"id": id, "n": n}}))
