@@ -7,6 +7,7 @@
 pub mod backfill_conformance;
 pub mod conformance;
 pub mod embedded;
+pub mod members;
 pub mod rows;
 pub mod rows_conformance;
 pub mod timed;
