@@ -25,6 +25,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod origin;
+pub mod owner;
 pub mod ratelimit;
 pub mod shard;
 pub mod shards;

@@ -20,6 +20,11 @@ pub struct EngineMetrics {
     pub store_errors: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub security_events: IntCounterVec,
+    /// Owner calls sent to another node, by outcome (ok, not_owner, unavailable, error).
+    pub forwards: IntCounterVec,
+    pub forward_seconds: Histogram,
+    /// Ring changes and fencing that made shards drop what they no longer own.
+    pub ownership_changes: IntCounter,
 }
 
 impl EngineMetrics {
@@ -87,7 +92,31 @@ impl EngineMetrics {
                 ),
                 &["event"],
             )?,
+            forwards: IntCounterVec::new(
+                Opts::new(
+                    "commonrock_forwards_total",
+                    "owner calls forwarded to another node, by outcome",
+                ),
+                &["outcome"],
+            )?,
+            forward_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "commonrock_forward_seconds",
+                    "round trip of an owner call forwarded to another node",
+                )
+                .buckets(vec![
+                    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
+                    2.5,
+                ]),
+            )?,
+            ownership_changes: IntCounter::new(
+                "commonrock_ownership_changes_total",
+                "ring changes or fencing that made shards drop keys this node no longer owns",
+            )?,
         };
+        registry.register(Box::new(m.forwards.clone()))?;
+        registry.register(Box::new(m.forward_seconds.clone()))?;
+        registry.register(Box::new(m.ownership_changes.clone()))?;
         registry.register(Box::new(m.argon2_hashes.clone()))?;
         registry.register(Box::new(m.argon2_verifications.clone()))?;
         registry.register(Box::new(m.argon2_queue_depth.clone()))?;

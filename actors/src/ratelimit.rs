@@ -27,6 +27,8 @@ pub struct Refused {
 
 struct Bucket {
     limiter: DefaultDirectRateLimiter,
+    /// The routing key that placed this bucket here: when ownership moves, the bucket goes.
+    route: Box<[u8]>,
     limit: Limit,
     last_used: Instant,
     idle_after: Duration,
@@ -47,7 +49,7 @@ fn quota(limit: Limit) -> Option<Quota> {
 impl Buckets {
     /// Draws one cell from every bucket in `checks`; the first empty one refuses. A limit with
     /// a zero burst or rate is disabled.
-    pub fn check_all(&mut self, checks: &[LimitCheck]) -> Result<(), Refused> {
+    pub fn check_all(&mut self, route: &[u8], checks: &[LimitCheck]) -> Result<(), Refused> {
         let now = Instant::now();
         for check in checks {
             let Some(q) = quota(check.limit) else {
@@ -56,10 +58,10 @@ impl Buckets {
             let bucket = self
                 .map
                 .entry(check.key.clone())
-                .or_insert_with(|| new_bucket(q, check.limit, now));
+                .or_insert_with(|| new_bucket(q, check.limit, route, now));
             if bucket.limit != check.limit {
                 // The project's settings changed: start over with the new quota.
-                *bucket = new_bucket(q, check.limit, now);
+                *bucket = new_bucket(q, check.limit, route, now);
             }
             bucket.last_used = now;
             if let Err(not_until) = bucket.limiter.check() {
@@ -79,6 +81,12 @@ impl Buckets {
             .retain(|_, b| now.duration_since(b.last_used) < b.idle_after);
     }
 
+    /// Keeps only the buckets whose routing key this node still owns (a moved bucket starts
+    /// full on its new owner).
+    pub fn retain_routes(&mut self, owned: &dyn Fn(&[u8]) -> bool) {
+        self.map.retain(|_, b| owned(&b.route));
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -88,9 +96,10 @@ impl Buckets {
     }
 }
 
-fn new_bucket(q: Quota, limit: Limit, now: Instant) -> Bucket {
+fn new_bucket(q: Quota, limit: Limit, route: &[u8], now: Instant) -> Bucket {
     Bucket {
         limiter: DefaultDirectRateLimiter::direct(q),
+        route: route.into(),
         limit,
         last_used: now,
         idle_after: q.burst_size_replenished_in(),
@@ -118,12 +127,14 @@ mod tests {
     fn burst_then_refuse_with_retry_after() {
         let mut b = Buckets::default();
         for _ in 0..3 {
-            assert!(b.check_all(&[check("a", 3)]).is_ok());
+            assert!(b.check_all(b"r", &[check("a", 3)]).is_ok());
         }
-        let refused = b.check_all(&[check("a", 3)]).expect_err("burst used up");
+        let refused = b
+            .check_all(b"r", &[check("a", 3)])
+            .expect_err("burst used up");
         assert!(refused.retry_after > Duration::from_secs(1));
         assert!(
-            b.check_all(&[check("b", 3)]).is_ok(),
+            b.check_all(b"r", &[check("b", 3)]).is_ok(),
             "other keys are unaffected"
         );
     }
@@ -132,7 +143,7 @@ mod tests {
     fn zero_disables_and_retry_after_is_never_zero() {
         let mut b = Buckets::default();
         for _ in 0..100 {
-            assert!(b.check_all(&[check("z", 0)]).is_ok());
+            assert!(b.check_all(b"r", &[check("z", 0)]).is_ok());
         }
         assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);

@@ -18,7 +18,7 @@ use crate::ratelimit::{Buckets, LimitCheck, Refused};
 use crate::store::Store;
 
 /// What a refresh asks of the shard; the MAC of the presented token is already verified.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RefreshRequest {
     pub session_id: Uuid,
     pub project_id: Uuid,
@@ -45,15 +45,20 @@ pub enum RefreshOutcome {
 
 pub type Reply<T> = RpcReplyPort<Result<T, DomainError>>;
 
+/// Whether this node owns a routing key, as of the ring that was just published.
+pub type Owned = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 pub enum ShardMessage {
     Get {
         session_id: Uuid,
         /// Also hand out the external id (Bearer paths); introspection does not need it.
         with_user: bool,
+        /// The presented token's counter: a cached copy behind it is stale, not a theft.
+        min_counter: u64,
         reply: Reply<Option<SessionState>>,
     },
     GetMany {
-        session_ids: Vec<Uuid>,
+        sessions: Vec<(Uuid, u64)>,
         reply: Reply<Vec<Option<SessionState>>>,
     },
     /// Warms the cache with a session just written to the store by its creator. A new
@@ -72,11 +77,15 @@ pub enum ShardMessage {
     },
     /// Draws from every listed bucket; all buckets of one request live in this shard.
     Limit {
+        route: Vec<u8>,
         checks: Vec<LimitCheck>,
         reply: RpcReplyPort<Result<(), Refused>>,
     },
     /// Periodic housekeeping: drop refilled buckets and expired cache entries.
     Tick { now: UnixSecs },
+    /// Ownership changed: forget cached sessions and buckets whose routing key this node no
+    /// longer owns (all of them when it is fenced); their new owner loads from the store.
+    Retain { owned: Owned },
     /// Fault injection (only reachable when the node enables it): panics mid-request.
     Crash { reply: Reply<()> },
 }
@@ -200,9 +209,12 @@ impl ShardState {
         &mut self,
         id: Uuid,
         with_user: bool,
+        min_counter: u64,
     ) -> Result<Option<SessionState>, DomainError> {
         if let Some(c) = self.cache.get(&id) {
-            return Ok(Some(self.view(id, c, with_user)));
+            if c.counter >= min_counter {
+                return Ok(Some(self.view(id, c, with_user)));
+            }
         }
         match self.store.get_session(id).await? {
             Some(s) => {
@@ -360,16 +372,17 @@ impl Actor for SessionShard {
             ShardMessage::Get {
                 session_id,
                 with_user,
+                min_counter,
                 reply,
             } => {
-                let out = state.state(session_id, with_user).await;
+                let out = state.state(session_id, with_user, min_counter).await;
                 answer(reply, out);
             }
-            ShardMessage::GetMany { session_ids, reply } => {
-                let mut out = Vec::with_capacity(session_ids.len());
+            ShardMessage::GetMany { sessions, reply } => {
+                let mut out = Vec::with_capacity(sessions.len());
                 let mut failed = None;
-                for id in session_ids {
-                    match state.state(id, false).await {
+                for (id, min_counter) in sessions {
+                    match state.state(id, false, min_counter).await {
                         Ok(s) => out.push(s),
                         Err(e) => {
                             failed = Some(e);
@@ -397,9 +410,20 @@ impl Actor for SessionShard {
                 let out = state.revoke(session_id, now).await;
                 answer(reply, out);
             }
-            ShardMessage::Limit { checks, reply } => {
-                let out = state.buckets.check_all(&checks);
+            ShardMessage::Limit {
+                route,
+                checks,
+                reply,
+            } => {
+                let out = state.buckets.check_all(&route, &checks);
                 answer(reply, out);
+            }
+            ShardMessage::Retain { owned } => {
+                state
+                    .cache
+                    .retain(|id, _| owned(&crate::engine::session_key(*id)));
+                state.buckets.retain_routes(&*owned);
+                state.publish_size();
             }
             ShardMessage::Tick { now } => {
                 state.buckets.purge_idle();

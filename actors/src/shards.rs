@@ -15,19 +15,7 @@ use crate::metrics::EngineMetrics;
 use crate::shard::{SessionShard, ShardArgs, ShardMessage};
 use crate::store::Store;
 
-/// Where a key lives: a local shard index, or another node (forwarding comes with the
-/// cluster; until then such a request answers 503).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Placement {
-    Local(usize),
-    Remote(String),
-    Unavailable,
-}
-
-/// Decides placement of routing keys; implemented by the cluster's ring.
-pub trait KeyRouter: Send + Sync + 'static {
-    fn place(&self, key: &[u8], local_shards: usize) -> Placement;
-}
+pub use crate::owner::{KeyRouter, Placement};
 
 /// Shard references as currently published by the supervisor.
 pub struct ShardSet {

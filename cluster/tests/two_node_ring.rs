@@ -1,5 +1,5 @@
 //! With one node every key is ours, so routing is proven here on a two-node ring, in process:
-//! keys the other node owns take the not-owner path (503 until forwarding lands) and never
+//! keys the other node owns take the forwarding path (503 here: no peers are wired) and never
 //! reach a local shard; keys this node owns are served by its shards.
 
 use std::sync::Arc;
@@ -31,6 +31,7 @@ async fn keys_of_the_other_node_take_the_not_owner_path() {
         store,
         secrets.clone(),
         membership.clone(),
+        Arc::new(commonrock_actors::owner::NoPeers),
         EngineMetrics::unregistered(),
     )
     .await
@@ -77,14 +78,16 @@ async fn keys_of_the_other_node_take_the_not_owner_path() {
                     matches!(
                         outcome,
                         Err(DomainError::Unavailable {
-                            reason: "key owned by another node",
+                            reason: "owner unavailable",
                             ..
                         })
                     ),
                     "remote key: {outcome:?}"
                 );
             }
-            Route::Unavailable => panic!("a two-node ring always has an owner"),
+            Route::Pending | Route::Unavailable => {
+                panic!("a settled two-node ring always has an owner")
+            }
         }
     }
     assert!(

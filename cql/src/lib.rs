@@ -2,6 +2,7 @@
 //! (`schema/*.cql`) and the migrations applied at start. It speaks only CQL that both
 //! ScyllaDB and Apache Cassandra accept (CI tests against Cassandra 5.0).
 
+pub mod members;
 pub mod migrate;
 pub mod options;
 pub mod rows;

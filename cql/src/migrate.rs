@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sql_rows",
         cql: include_str!("../schema/002_sql_rows.cql"),
     },
+    Migration {
+        version: 3,
+        name: "cluster",
+        cql: include_str!("../schema/003_cluster.cql"),
+    },
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,7 +197,9 @@ mod tests {
         assert!(stmts.len() >= 9, "{} statements", stmts.len());
         let rows = statements(MIGRATIONS[1].cql, "ks_test");
         assert_eq!(rows.len(), 8, "{rows:?}");
-        for s in stmts.iter().chain(&rows) {
+        let cluster = statements(MIGRATIONS[2].cql, "ks_test");
+        assert_eq!(cluster.len(), 2, "{cluster:?}");
+        for s in stmts.iter().chain(&rows).chain(&cluster) {
             assert!(s.starts_with("CREATE TABLE IF NOT EXISTS ks_test."), "{s}");
             assert!(!s.contains("{keyspace}"));
             assert!(!s.contains("ALLOW FILTERING"));

@@ -69,6 +69,8 @@ pub struct CqlStore {
     st: Statements,
     /// The simple DB's statements (`RowStore`, in `rows.rs`).
     pub(crate) rows: crate::rows::RowStatements,
+    /// The membership statements (`MemberStore`, in `members.rs`).
+    pub(crate) members: crate::members::MemberStatements,
     server: ServerKind,
     lwt: IntCounterVec,
 }
@@ -152,6 +154,7 @@ impl CqlStore {
             .map_err(StoreError::Unavailable)?;
         let st = prepare_all(&session, &opts.keyspace).await?;
         let rows = crate::rows::prepare(&session, &opts.keyspace).await?;
+        let members = crate::members::prepare(&session, &opts.keyspace).await?;
         let lwt = IntCounterVec::new(
             Opts::new(
                 "commonrock_store_lwt_total",
@@ -167,6 +170,7 @@ impl CqlStore {
             session,
             st,
             rows,
+            members,
             server,
             lwt,
         })

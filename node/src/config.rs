@@ -125,9 +125,27 @@ pub struct ServeArgs {
     /// Comma-separated CIDRs allowed to call the admin API and /metrics.
     #[arg(long, env = "COMMONROCK_ADMIN_CIDRS")]
     pub admin_cidrs: Option<String>,
-    /// This node's id on the ring (defaults to its listen address).
+    /// This node's id on the ring (default: its advertised cluster address). Keep it across
+    /// restarts so a restarted node rejoins with the same share of keys.
     #[arg(long, env = "COMMONROCK_NODE_ID")]
     pub node_id: Option<String>,
+    /// Node-to-node listener of a cluster node (`--store scylla`) [default: 127.0.0.1:0, an
+    /// ephemeral port]. Never serves the public or admin API; keep it on a private network.
+    #[arg(long, env = "COMMONROCK_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<SocketAddr>,
+    /// Address peers dial for this node's cluster listener [default: the bound cluster-listen
+    /// address; required when that is a wildcard address].
+    #[arg(long, env = "COMMONROCK_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Lease of this node's ownership in milliseconds: a node that cannot renew its heartbeat
+    /// within it stops answering as owner; peers take its keys over after lease + poll
+    /// [default: 4000].
+    #[arg(long, env = "COMMONROCK_CLUSTER_LEASE_MS")]
+    pub cluster_lease_ms: Option<u64>,
+    /// How often the membership is read and the heartbeat renewed, in milliseconds
+    /// [default: 250].
+    #[arg(long, env = "COMMONROCK_CLUSTER_POLL_MS")]
+    pub cluster_poll_ms: Option<u64>,
     /// Session shard actors on this node (default: 4 per core).
     #[arg(long, env = "COMMONROCK_SHARDS")]
     pub shards: Option<usize>,
@@ -185,6 +203,10 @@ struct FileConfig {
     admin_listen: Option<SocketAddr>,
     admin_cidrs: Option<String>,
     node_id: Option<String>,
+    cluster_listen: Option<SocketAddr>,
+    advertise: Option<String>,
+    cluster_lease_ms: Option<u64>,
+    cluster_poll_ms: Option<u64>,
     shards: Option<usize>,
     session_cache: Option<usize>,
     argon2_threads: Option<usize>,
@@ -213,6 +235,10 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     pub admin_cidrs: Vec<IpNet>,
     pub node_id: Option<String>,
+    pub cluster_listen: SocketAddr,
+    pub advertise: Option<String>,
+    pub cluster_lease: Duration,
+    pub cluster_poll: Duration,
     pub shards: usize,
     pub session_cache: usize,
     pub argon2_threads: usize,
@@ -345,6 +371,19 @@ impl Config {
             admin_listen: args.admin_listen.or(file.admin_listen),
             admin_cidrs: cidr_list("--admin-cidrs", args.admin_cidrs.or(file.admin_cidrs))?,
             node_id: args.node_id.or(file.node_id),
+            cluster_listen: args
+                .cluster_listen
+                .or(file.cluster_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            advertise: args.advertise.or(file.advertise),
+            cluster_lease: Duration::from_millis(
+                args.cluster_lease_ms
+                    .or(file.cluster_lease_ms)
+                    .unwrap_or(4000),
+            ),
+            cluster_poll: Duration::from_millis(
+                args.cluster_poll_ms.or(file.cluster_poll_ms).unwrap_or(250),
+            ),
             shards: args.shards.or(file.shards).unwrap_or(cores * 4),
             session_cache: args
                 .session_cache
@@ -386,6 +425,25 @@ impl Config {
             return Err(invalid(
                 "--secret-file",
                 "required unless --dev (create one with `commonrock secret generate --out <path>`)",
+            ));
+        }
+        if self.cluster_poll < Duration::from_millis(20)
+            || self.cluster_poll > Duration::from_secs(5)
+        {
+            return Err(invalid("--cluster-poll-ms", "must be between 20 and 5000"));
+        }
+        if self.cluster_lease < self.cluster_poll * 4
+            || self.cluster_lease > Duration::from_secs(60)
+        {
+            return Err(invalid(
+                "--cluster-lease-ms",
+                "must be at least 4 polls (--cluster-poll-ms) and at most 60000",
+            ));
+        }
+        if self.advertise.is_none() && self.cluster_listen.ip().is_unspecified() {
+            return Err(invalid(
+                "--advertise",
+                "required when --cluster-listen is a wildcard address: give the host:port peers dial",
             ));
         }
         if self.shutdown_delay > Duration::from_secs(300) {

@@ -12,12 +12,17 @@ use bytes::Bytes;
 use commonrock_actors::crypto::secrets::sha256;
 use commonrock_actors::crypto::tokens::ServerSecrets;
 use commonrock_actors::metrics::EngineMetrics;
+use commonrock_actors::owner::{Forwarder, NoPeers};
 use commonrock_actors::sql::{SqlConfig, SqlEngine};
 use commonrock_actors::store::embedded::EmbeddedStore;
+use commonrock_actors::store::members::MemberStore;
 use commonrock_actors::store::rows::RowStore;
 use commonrock_actors::store::Store;
 use commonrock_actors::{Engine, EngineConfig};
-use commonrock_cluster::{Membership, NodeId, Ring};
+use commonrock_cluster::forward::auth::{self, ClusterKey};
+use commonrock_cluster::forward::client::HttpForwarder;
+use commonrock_cluster::worker::{self, ClusterMetrics, WorkerConfig, WorkerHandle};
+use commonrock_cluster::{Membership, NodeId, DEFAULT_VNODES};
 use tokio::net::TcpListener;
 use warp::Filter;
 
@@ -87,14 +92,21 @@ pub async fn open_store(
     config: &Config,
     registry: &prometheus::Registry,
 ) -> Result<Arc<dyn Store>, StartError> {
-    Ok(open_stores(config, registry).await?.0)
+    Ok(open_stores(config, registry).await?.store)
 }
 
-/// The store, and the same store as the simple DB's row storage when it has one.
+/// The store, the same store as the simple DB's row storage when it has one, and as the
+/// cluster's membership tables when it is shared by several nodes.
+pub struct Stores {
+    pub store: Arc<dyn Store>,
+    pub rows: Option<Arc<dyn RowStore>>,
+    pub members: Option<Arc<dyn MemberStore>>,
+}
+
 pub async fn open_stores(
     config: &Config,
     registry: &prometheus::Registry,
-) -> Result<(Arc<dyn Store>, Option<Arc<dyn RowStore>>), StartError> {
+) -> Result<Stores, StartError> {
     match config.store {
         StoreKind::Embedded => {
             let dir = config.data_dir.clone();
@@ -105,7 +117,11 @@ pub async fn open_stores(
             let store = Arc::new(store);
             store.spawn_sweeper(Duration::from_secs(60));
             let rows: Arc<dyn RowStore> = store.clone();
-            Ok((store, Some(rows)))
+            Ok(Stores {
+                store,
+                rows: Some(rows),
+                members: None,
+            })
         }
         StoreKind::Scylla => {
             let opts = commonrock_cql::CqlOptions {
@@ -121,9 +137,53 @@ pub async fn open_stores(
                 .map_err(|e| StartError::Store(e.to_string()))?;
             let store = Arc::new(store);
             let rows: Arc<dyn RowStore> = store.clone();
-            Ok((store, Some(rows)))
+            let members: Arc<dyn MemberStore> = store.clone();
+            Ok(Stores {
+                store,
+                rows: Some(rows),
+                members: Some(members),
+            })
         }
     }
+}
+
+/// A cluster node's parts before the engine exists: its listener, identity and membership.
+struct ClusterParts {
+    listener: TcpListener,
+    members: Arc<dyn MemberStore>,
+    worker: WorkerConfig,
+    key: ClusterKey,
+}
+
+async fn cluster_parts(
+    config: &Config,
+    members: Arc<dyn MemberStore>,
+    secrets: &ServerSecrets,
+) -> Result<ClusterParts, StartError> {
+    let listener = bind(config.cluster_listen).await?;
+    let bound = listener.local_addr().map_err(|e| StartError::Bind {
+        addr: config.cluster_listen,
+        reason: e.to_string(),
+    })?;
+    let advertise = config
+        .advertise
+        .clone()
+        .unwrap_or_else(|| bound.to_string());
+    let fingerprint = auth::fingerprint(secrets.derive_key(auth::FINGERPRINT_CONTEXT));
+    Ok(ClusterParts {
+        listener,
+        members,
+        key: ClusterKey::new(secrets.derive_key(auth::KEY_CONTEXT)),
+        worker: WorkerConfig {
+            node_id: config.node_id.clone().unwrap_or_else(|| advertise.clone()),
+            advertise,
+            cluster: format!("c{fingerprint}"),
+            fingerprint,
+            lease: config.cluster_lease,
+            poll: config.cluster_poll,
+            vnodes: DEFAULT_VNODES,
+        },
+    })
 }
 
 /// Context of the key that signs keyset cursors (derived from the server secret, so every node
@@ -211,7 +271,11 @@ fn serve(
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     let secrets = load_secrets(&config)?;
     let registry = prometheus::Registry::new();
-    let (store, rows) = open_stores(&config, &registry).await?;
+    let Stores {
+        store,
+        rows,
+        members,
+    } = open_stores(&config, &registry).await?;
     let sql = match rows {
         Some(rows) => Some(Arc::new(start_sql(&config, rows, &secrets, &registry)?)),
         None => {
@@ -231,11 +295,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         addr: config.listen,
         reason: e.to_string(),
     })?;
-    let node_id = config.node_id.clone().unwrap_or_else(|| addr.to_string());
-    let membership = Arc::new(Membership::new(
-        NodeId::new(node_id.clone()),
-        Ring::single(NodeId::new(node_id.clone())),
-    ));
+    let cluster = match members {
+        Some(m) => Some(cluster_parts(&config, m, &secrets).await?),
+        None => None,
+    };
+    let (node_id, membership, forwarder): (String, Arc<Membership>, Arc<dyn Forwarder>) =
+        match &cluster {
+            Some(c) => {
+                let id = c.worker.node_id.clone();
+                let m = Arc::new(Membership::joining(
+                    NodeId::new(id.clone()),
+                    c.worker.vnodes,
+                    c.worker.poll,
+                ));
+                let f = HttpForwarder::new(m.clone(), c.key.clone(), config.store_timeout * 2);
+                (id, m, Arc::new(f))
+            }
+            None => {
+                let id = config.node_id.clone().unwrap_or_else(|| addr.to_string());
+                let m = Arc::new(Membership::single(NodeId::new(id.clone())));
+                (id, m, Arc::new(NoPeers))
+            }
+        };
     let engine = Engine::start(
         EngineConfig {
             shards: config.shards,
@@ -248,7 +329,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         },
         store,
         secrets,
-        membership,
+        membership.clone(),
+        forwarder,
         engine_metrics,
     )
     .await
@@ -268,14 +350,46 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         ready: false.into(),
         openapi_json: Bytes::from(crate::openapi::document()),
         sql,
+        membership: membership.clone(),
     });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut cluster_worker: Option<WorkerHandle> = None;
+    let mut cluster_server = None;
+    if let Some(c) = cluster {
+        let cluster_addr = c.listener.local_addr().ok();
+        let metrics =
+            ClusterMetrics::new(&state.registry).map_err(|e| StartError::Engine(e.to_string()))?;
+        let on_change = {
+            let engine = engine.clone();
+            Arc::new(move || engine.ownership_changed())
+        };
+        cluster_server = Some(tokio::spawn(commonrock_cluster::forward::server::serve(
+            c.listener,
+            engine.clone(),
+            c.key,
+            stop_rx.clone(),
+        )));
+        let handle = worker::start(
+            c.members,
+            membership.clone(),
+            c.worker.clone(),
+            metrics,
+            on_change,
+        )
+        .await
+        .map_err(|e| StartError::Engine(e.to_string()))?;
+        cluster_worker = Some(handle);
+        if let Some(a) = cluster_addr {
+            println!("commonrock cluster listening on {a}");
+        }
+        tracing::info!(node_id = %c.worker.node_id, advertise = %c.worker.advertise, "joining the cluster");
+    }
     if config.dev {
         let creds = crate::dev::bootstrap(&engine, config.admin_token.is_none())
             .await
             .map_err(|e| StartError::Engine(e.to_string()))?;
         print!("{}", crate::dev::banner(&format!("http://{addr}"), &creds));
     }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (main_surface, admin_addr) = match &admin_listener {
         Some(l) => (Surface::Main, l.local_addr().ok()),
         None => (Surface::All, None),
@@ -322,6 +436,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         "shutting down: not ready"
     );
     state.ready.store(false, Ordering::Release);
+    if let Some(w) = &cluster_worker {
+        // Leave while still serving: peers stop routing here before the listeners close.
+        let left = w.leave(Duration::from_secs(15)).await;
+        tracing::info!(left, "left the ring");
+    }
     tokio::time::sleep(config.shutdown_delay).await;
     tracing::info!("draining requests");
     let _ = stop_tx.send(true);
@@ -335,6 +454,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
     }
     ticker.abort();
+    if let Some(s) = cluster_server {
+        let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
+    }
+    if let Some(w) = cluster_worker {
+        w.stop().await;
+    }
     engine.stop();
     tracing::info!("stopped");
     Ok(())

@@ -15,6 +15,8 @@ use tokio::process::{Child, Command};
 pub use reqwest;
 pub use serde_json;
 
+pub mod cluster;
+
 /// The password `commonrock admin seed-sessions` gives its end users.
 pub const SEEDED_PASSWORD: &str = "seeded-password-123";
 
@@ -159,6 +161,9 @@ impl NodeOptions {
 pub struct Node {
     child: Option<Child>,
     pub base: String,
+    /// The node-to-node address a cluster node reports (`commonrock cluster listening on
+    /// host:port`); None for a node started without `--cluster-listen`.
+    pub cluster_addr: Option<String>,
     pub admin_token: String,
     pub dev: Option<DevCredentials>,
     pub dir: PathBuf,
@@ -169,7 +174,7 @@ pub struct Node {
     pub http: reqwest::Client,
 }
 
-fn random_b64(bytes: usize) -> String {
+pub(crate) fn random_b64(bytes: usize) -> String {
     let mut raw = Vec::with_capacity(bytes);
     while raw.len() < bytes {
         raw.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
@@ -196,6 +201,7 @@ impl Node {
         let mut node = Node {
             child: None,
             base: String::new(),
+            cluster_addr: None,
             admin_token: format!("admintest_{}", random_b64(32)),
             dev: None,
             dir,
@@ -267,12 +273,29 @@ impl Node {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut dev = DevCredentials::default();
+        // A node given a cluster listener reports it too, before or after its HTTP address.
+        let cluster = self.opts.args.iter().any(|a| a == "--cluster-listen")
+            || self
+                .opts
+                .env
+                .iter()
+                .any(|(k, _)| k == "COMMONROCK_CLUSTER_LISTEN");
+        let mut base = None;
+        let mut cluster_addr = None;
         let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
+        while base.is_none() || (cluster && cluster_addr.is_none()) {
             let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
                 .await
                 .unwrap_or_else(|_| {
-                    panic!("node did not report its address; log:\n{}", self.logs())
+                    panic!(
+                        "node did not report its address{}; log:\n{}",
+                        if cluster {
+                            " and its cluster address"
+                        } else {
+                            ""
+                        },
+                        self.logs()
+                    )
                 })
                 .expect("stdout readable");
             let Some(line) = line else {
@@ -292,12 +315,15 @@ impl Node {
             } else if let Some(v) = value("admin token:") {
                 dev.admin_token = Some(v);
             } else if let Some(addr) = line.strip_prefix("commonrock listening on ") {
-                break addr.trim().to_string();
+                base = Some(addr.trim().to_string());
+            } else if let Some(addr) = line.strip_prefix("commonrock cluster listening on ") {
+                cluster_addr = Some(addr.trim().to_string());
             }
-        };
+        }
         // Keep draining stdout so the node never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        self.base = base;
+        self.base = base.expect("the loop ends with an address");
+        self.cluster_addr = cluster_addr;
         self.dev = self.opts.dev.then_some(dev);
         self.child = Some(child);
     }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod introspect;
+mod owner;
 mod sessions;
 
 use std::net::IpAddr;
@@ -19,14 +20,15 @@ use crate::crypto::tokens::ServerSecrets;
 use crate::error::DomainError;
 use crate::metrics::EngineMetrics;
 use crate::model::{SessionState, UnixSecs};
-use crate::ratelimit::{retry_after_secs, LimitCheck};
+use crate::owner::{Forwarder, KeyRouter, OwnerCall, OwnerReply};
 use crate::shard::ShardMessage;
-use crate::shards::{self, KeyRouter, Placement, ShardSet, SupervisorArgs, SupervisorMessage};
+use crate::shards::{self, ShardSet, SupervisorArgs, SupervisorMessage};
 use crate::store::timed::TimedStore;
 use crate::store::Store;
 use crate::tenant::{Applied, Change, TenantArgs, TenantDirectory, TenantMessage, TenantSnapshot};
 
 pub use introspect::Active;
+pub use owner::node_share;
 pub use sessions::{Caller, Credentials, Issued};
 
 #[derive(Clone, Debug)]
@@ -60,6 +62,8 @@ pub struct Engine {
     passwords: PasswordPool,
     shards: Arc<ShardSet>,
     router: Arc<dyn KeyRouter>,
+    forwarder: Arc<dyn Forwarder>,
+    capacity: owner::CapacityBuckets,
     tenants: Arc<ArcSwap<TenantSnapshot>>,
     directory: ActorRef<TenantMessage>,
     supervisor: ActorRef<SupervisorMessage>,
@@ -77,6 +81,7 @@ impl Engine {
         store: Arc<dyn Store>,
         secrets: ServerSecrets,
         router: Arc<dyn KeyRouter>,
+        forwarder: Arc<dyn Forwarder>,
         metrics: EngineMetrics,
     ) -> Result<Arc<Engine>, DomainError> {
         let store: Arc<dyn Store> = Arc::new(TimedStore::new(
@@ -111,6 +116,8 @@ impl Engine {
             passwords,
             shards,
             router,
+            forwarder,
+            capacity: owner::CapacityBuckets::new(),
             tenants,
             directory,
             supervisor,
@@ -136,43 +143,9 @@ impl Engine {
         Ok(self.store.ping().await?)
     }
 
-    /// Local shard owning `key`, or 503 when another node owns it (forwarding to the owner
-    /// arrives with the cluster).
-    fn shard_for(&self, key: &[u8]) -> Result<usize, DomainError> {
-        match self.router.place(key, self.shards.len()) {
-            Placement::Local(i) => Ok(i),
-            Placement::Remote(_) => Err(DomainError::unavailable("key owned by another node")),
-            Placement::Unavailable => Err(DomainError::unavailable("no node owns the key")),
-        }
-    }
-
-    /// Draws from rate-limit buckets that all live with `routing_key`'s owner shard.
-    pub async fn check_limits(
-        &self,
-        routing_key: &[u8],
-        checks: Vec<LimitCheck>,
-    ) -> Result<(), DomainError> {
-        if checks.is_empty() {
-            return Ok(());
-        }
-        let shard = self.shard_for(routing_key)?;
-        match self
-            .shards
-            .call(shard, |reply| ShardMessage::Limit { checks, reply })
-            .await?
-        {
-            Ok(()) => Ok(()),
-            Err(refused) => {
-                self.metrics
-                    .rate_limited
-                    .with_label_values(&[refused.name])
-                    .inc();
-                Err(DomainError::RateLimited {
-                    limit: refused.name,
-                    retry_after: Duration::from_secs(retry_after_secs(refused.retry_after)),
-                })
-            }
-        }
+    /// Placement of keys and the state of this node's ownership.
+    pub fn router(&self) -> &Arc<dyn KeyRouter> {
+        &self.router
     }
 
     /// Applies a tenant-configuration change through its owner actor.
@@ -199,6 +172,7 @@ impl Engine {
     pub fn tick(&self) {
         let now = now();
         self.shards.cast_all(|| ShardMessage::Tick { now });
+        self.capacity.purge_idle();
     }
 
     /// Asks the tenant directory to reload if another node changed tenant configuration;
@@ -229,26 +203,21 @@ impl Engine {
         self.directory.stop(Some("shutdown".into()));
     }
 
-    async fn session_shard_call<T: Send + 'static>(
-        &self,
-        session_id: uuid::Uuid,
-        build: impl FnOnce(crate::shard::Reply<T>) -> ShardMessage,
-    ) -> Result<T, DomainError> {
-        let shard = self.shard_for(&session_key(session_id))?;
-        self.shards.call(shard, build).await?
-    }
-
     async fn get_session(
         &self,
         session_id: uuid::Uuid,
         with_user: bool,
+        min_counter: u64,
     ) -> Result<Option<SessionState>, DomainError> {
-        self.session_shard_call(session_id, |reply| ShardMessage::Get {
+        let call = OwnerCall::Get {
             session_id,
             with_user,
-            reply,
-        })
-        .await
+            min_counter,
+        };
+        match self.owner(&session_key(session_id), call).await? {
+            OwnerReply::Session(s) => Ok(s.map(Into::into)),
+            _ => Err(owner::mismatch()),
+        }
     }
 
     pub(crate) fn security_event(&self, event: &'static str) {

@@ -9,6 +9,7 @@ use super::{account_key, now, Engine};
 use crate::crypto::tokens::{self, TokenKind};
 use crate::error::DomainError;
 use crate::model::{EndUser, Inserted, Session, SessionState};
+use crate::owner::{OwnerCall, OwnerReply, Placement};
 use crate::ratelimit::LimitCheck;
 use crate::shard::{RefreshOutcome, RefreshRequest, ShardMessage};
 use crate::tenant::ProjectView;
@@ -82,15 +83,20 @@ impl Engine {
         };
         let session_id = session.id;
         let record = Box::new(session);
-        let shard = self.shard_for(&super::session_key(session_id))?;
-        // Durable before anyone sees a token of it; then the owner shard caches it.
+        // Durable before anyone sees a token of it; then the owner shard caches it when it is
+        // here (another owner loads it from the store on first use).
         self.store.insert_session(&record).await?;
-        self.shards.cast(
-            shard,
-            ShardMessage::Cache {
-                session: record.clone(),
-            },
-        );
+        if let Placement::Local(shard) = self
+            .router
+            .place(&super::session_key(session_id), self.shards.len())
+        {
+            self.shards.cast(
+                shard,
+                ShardMessage::Cache {
+                    session: record.clone(),
+                },
+            );
+        }
         self.enforce_session_cap(project, user.id, session_id, now)
             .await?;
         self.issue(record)
@@ -234,12 +240,16 @@ impl Engine {
             grace_s: s.refresh_reuse_grace_s,
             now: now(),
         };
-        let outcome = self
-            .session_shard_call(parsed.session_id, |reply| ShardMessage::Refresh {
-                request: Box::new(request),
-                reply,
-            })
-            .await?;
+        let outcome: RefreshOutcome = match self
+            .owner(
+                &super::session_key(parsed.session_id),
+                OwnerCall::Refresh(Box::new(request)),
+            )
+            .await?
+        {
+            OwnerReply::Refresh(o) => o.into(),
+            _ => return Err(super::owner::mismatch()),
+        };
         match outcome {
             RefreshOutcome::Rotated(session) | RefreshOutcome::Replayed(session) => {
                 if session.key_id != kid {
@@ -272,12 +282,16 @@ impl Engine {
     }
 
     async fn revoke(&self, session_id: Uuid, now: i64) -> Result<bool, DomainError> {
-        self.session_shard_call(session_id, |reply| ShardMessage::Revoke {
-            session_id,
-            now,
-            reply,
-        })
-        .await
+        match self
+            .owner(
+                &super::session_key(session_id),
+                OwnerCall::Revoke { session_id, now },
+            )
+            .await?
+        {
+            OwnerReply::Revoked(r) => Ok(r),
+            _ => Err(super::owner::mismatch()),
+        }
     }
 
     pub async fn logout(
@@ -311,7 +325,7 @@ impl Engine {
         session_id: Uuid,
         owner: Option<Uuid>,
     ) -> Result<bool, DomainError> {
-        let Some(s) = self.get_session(session_id, false).await? else {
+        let Some(s) = self.get_session(session_id, false, 0).await? else {
             return Ok(false);
         };
         if s.project_id != project_id || owner.is_some_and(|o| o != s.end_user_id) {

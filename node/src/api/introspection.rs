@@ -111,17 +111,11 @@ pub async fn authenticate_key(
         }
     }
     let route = credential_key(b'k', key.id.as_bytes());
-    state
-        .engine
-        .check_limits(
-            &route,
-            vec![LimitCheck {
-                name: "per_secret_key",
-                key: route.clone(),
-                limit: project.project.settings.rate_limits.per_secret_key,
-            }],
-        )
-        .await?;
+    state.engine.check_capacity(LimitCheck {
+        name: "per_secret_key",
+        key: route.clone(),
+        limit: project.project.settings.rate_limits.per_secret_key,
+    })?;
     entry.touch(now);
     Ok(entry)
 }

@@ -77,11 +77,14 @@ pub struct AppState {
     pub openapi_json: Bytes,
     /// The simple DB on the node's store; None while the store has no row storage.
     pub sql: Option<Arc<commonrock_actors::sql::SqlEngine>>,
+    /// This node's view of the cluster (a cluster of one on the embedded store).
+    pub membership: Arc<commonrock_cluster::Membership>,
 }
 
 impl AppState {
+    /// Accepting traffic and joined to the ring (owning its share, epoch settled, not fenced).
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.membership.joined()
     }
 }
 
@@ -212,7 +215,12 @@ where
                 headers,
                 peer: ip,
             };
-            let (answer, cors) = route(&state, resolved, head, body).instrument(span).await;
+            let (answer, cors) = commonrock_actors::owner::REQUEST_ID
+                .scope(
+                    rid.as_str().into(),
+                    route(&state, resolved, head, body).instrument(span),
+                )
+                .await;
             (template, answer, cors)
         }
     };

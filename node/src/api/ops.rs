@@ -24,7 +24,7 @@ pub async fn readyz(state: &Arc<AppState>) -> Answer {
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "store": {"kind": store, "reachable": store_ok},
-        "ring": {"joined": state.is_ready()},
+        "ring": {"joined": state.membership.joined(), "epoch": state.membership.epoch()},
     });
     let status = if ready {
         StatusCode::OK

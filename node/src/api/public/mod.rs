@@ -85,17 +85,11 @@ pub async fn authenticate_client(
         return Err(ApiError::code(Code::ClientScopeDenied));
     }
     let key = credential_key(b'c', client.record.client_id.as_bytes());
-    state
-        .engine
-        .check_limits(
-            &key,
-            vec![LimitCheck {
-                name: "per_client",
-                key: key.clone(),
-                limit: project.project.settings.rate_limits.per_client,
-            }],
-        )
-        .await?;
+    state.engine.check_capacity(LimitCheck {
+        name: "per_client",
+        key: key.clone(),
+        limit: project.project.settings.rate_limits.per_client,
+    })?;
     client.touch(now());
     Ok(client.clone())
 }
