@@ -85,6 +85,7 @@ pub enum AdminTarget {
     ApiKey(String, String),
     ProjectMaintenance(String),
     Maintenance,
+    Cluster,
     EndUser(String, String),
     EndUserPassword(String, String),
     EndUserSessions(String, String),
@@ -280,6 +281,7 @@ fn resolve_admin(method: &Method, segs: &[&str]) -> Result<Resolved, ApiError> {
             vec![M::GET, M::PUT],
             A::ProjectMaintenance(d(s)),
         ),
+        ["cluster"] => ("/admin/v1/cluster", vec![M::GET], A::Cluster),
         ["maintenance"] => (
             "/admin/v1/maintenance",
             vec![M::GET, M::PUT],

@@ -2,6 +2,7 @@
 //! with a bearer admin token (the bootstrap `COMMONROCK_ADMIN_TOKEN` or a minted one); the
 //! portal's cookie session will be one more `AdminPrincipal` variant checked here.
 
+pub mod cluster;
 mod credentials;
 mod end_users;
 mod orgs;
@@ -96,6 +97,7 @@ pub async fn dispatch(state: &Arc<AppState>, req: &Request, target: AdminTarget)
         A::Project(slug) => projects::one(state, req, &who, &slug).await,
         A::ProjectMaintenance(slug) => projects::maintenance(state, req, &who, Some(&slug)).await,
         A::Maintenance => projects::maintenance(state, req, &who, None).await,
+        A::Cluster => cluster::view(state),
         A::Clients(slug) => credentials::clients(state, req, &who, &slug).await,
         A::Client(slug, id) => credentials::revoke_client(state, &who, &slug, &id).await,
         A::ApiKeys(slug) => credentials::api_keys(state, req, &who, &slug).await,
