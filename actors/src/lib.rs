@@ -27,6 +27,7 @@ pub mod model;
 pub mod origin;
 pub mod owner;
 pub mod ratelimit;
+pub mod routing;
 pub mod shard;
 pub mod shards;
 pub mod sql;

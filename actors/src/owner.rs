@@ -81,7 +81,7 @@ pub enum OwnerCall {
 impl OwnerCall {
     /// The routing key of every session or bucket the call touches, for the owner's check.
     pub fn routes(&self) -> Vec<Vec<u8>> {
-        use crate::engine::session_key;
+        use crate::routing::session_key;
         match self {
             OwnerCall::Get { session_id, .. } | OwnerCall::Revoke { session_id, .. } => {
                 vec![session_key(*session_id)]

@@ -421,7 +421,7 @@ impl Actor for SessionShard {
             ShardMessage::Retain { owned } => {
                 state
                     .cache
-                    .retain(|id, _| owned(&crate::engine::session_key(*id)));
+                    .retain(|id, _| owned(&crate::routing::session_key(*id)));
                 state.buckets.retain_routes(&*owned);
                 state.publish_size();
             }

@@ -82,8 +82,15 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
 /// A timeout is an unknown outcome and must surface as such; everything else the driver
 /// reports means the store could not be reached or refused the request.
 pub(crate) fn exec_error(e: ExecutionError) -> StoreError {
+    use scylla::errors::{DbError, RequestAttemptError};
     match e {
         ExecutionError::RequestTimeout(_) => StoreError::Timeout,
+        // The server's own timeouts ("not enough nodes responded in time", and a lightweight
+        // transaction's contention or commit timeout): the write may have been applied.
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::WriteTimeout { .. } | DbError::ReadTimeout { .. },
+            _,
+        )) => StoreError::Timeout,
         other => {
             let text = other.to_string();
             if text.contains("imeout") {
