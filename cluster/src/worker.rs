@@ -257,9 +257,11 @@ impl Worker {
             (self.on_change)();
         }
         let started = Instant::now();
+        // The ring first: every owner in it wrote a heartbeat before joining it (see
+        // `change_ring`), so the heartbeats read next hold an address for each owner.
         let read = async {
-            let rows = self.store.list_heartbeats().await?;
             let ring = self.store.get_ring(&self.config.cluster).await?;
+            let rows = self.store.list_heartbeats().await?;
             Ok::<_, StoreError>((rows, ring))
         };
         let (rows, ring) = match read.await {
@@ -407,7 +409,9 @@ impl Worker {
         let in_ring = owners.contains(&me);
         if leaving {
             owners.retain(|o| *o != me);
-        } else if !in_ring {
+        } else if !in_ring && self.beat > 0 {
+            // Only after a first heartbeat: peers that see this node in the ring must find
+            // its address among the heartbeats.
             owners.push(me.clone());
         }
         // Only the lowest live owner removes dead ones, so peers do not race to do it.
@@ -472,6 +476,19 @@ impl Worker {
             .filter(|(id, _)| self.live(id, now))
             .map(|(_, o)| o)
             .collect();
+        // Addresses first: a caller woken by the new epoch must be able to dial every owner.
+        let mut members: Vec<Member> = live
+            .iter()
+            .map(|o| Member {
+                node_id: o.heartbeat.node_id.clone(),
+                advertise: o.heartbeat.advertise.clone(),
+                status: o.heartbeat.status,
+                last_heartbeat_ms: o.heartbeat.wall_ms,
+            })
+            .collect();
+        members.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        self.metrics.members.set(members.len() as i64);
+        self.membership.set_members(members);
         let settled = live.iter().all(|o| o.heartbeat.seen_epoch >= ring.epoch);
         let changed = current.epoch != ring.epoch;
         if changed || settled != current.settled {
@@ -504,18 +521,6 @@ impl Worker {
                 (self.on_change)();
             }
         }
-        let mut members: Vec<Member> = live
-            .iter()
-            .map(|o| Member {
-                node_id: o.heartbeat.node_id.clone(),
-                advertise: o.heartbeat.advertise.clone(),
-                status: o.heartbeat.status,
-                last_heartbeat_ms: o.heartbeat.wall_ms,
-            })
-            .collect();
-        members.sort_by(|a, b| a.node_id.cmp(&b.node_id));
-        self.metrics.members.set(members.len() as i64);
-        self.membership.set_members(members);
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::{random_b64, test_keyspace, Node, NodeOptions};
+use crate::{random_b64, test_keyspace, Answer, Node, NodeOptions, Project};
 
 /// The CQL server a cluster runs on: `COMMONROCK_TEST_CQL_NODES`, whatever
 /// `COMMONROCK_TEST_STORE` says (nodes of one cluster share their store, so it is never embedded).
@@ -385,4 +385,83 @@ impl Cluster {
             }
         }
     }
+}
+
+impl Node {
+    /// The node process's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    /// SIGSTOP: the process is frozen (no heartbeats, no answers) until `resume`, as in a long
+    /// GC-like pause or a VM stall.
+    pub fn pause(&self) {
+        signal(self.pid().expect("node running"), "STOP");
+    }
+
+    /// SIGCONT after `pause`.
+    pub fn resume(&self) {
+        signal(self.pid().expect("node running"), "CONT");
+    }
+}
+
+impl Cluster {
+    /// A node `n{id}` on this cluster's keyspace with the same cluster flags and options but a
+    /// server secret of its own (not one of `nodes`).
+    pub async fn start_foreign_node(&self, id: usize) -> Node {
+        let mut opts = self.node_options(id);
+        opts.secret_file = None;
+        Node::start_with(opts).await
+    }
+}
+
+/// Whether a cluster test runs here: skipped in the `COMMONROCK_TEST_STORE=scylla` pass (its
+/// nodes are on CQL in every pass, and `scripts/check` runs it in the first one) and, outside
+/// CI, without a CQL server.
+pub fn should_run(test: &str) -> bool {
+    if std::env::var("COMMONROCK_TEST_STORE").as_deref() == Ok("scylla") {
+        eprintln!("{test}: skipped with COMMONROCK_TEST_STORE=scylla: it ran in the first pass");
+        return false;
+    }
+    if cql_server().is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+        assert!(
+            !ci,
+            "{test} needs COMMONROCK_TEST_CQL_NODES in CI (scripts/check exports it)"
+        );
+        eprintln!("{test}: skipped: needs a CQL server (`eval \"$(scripts/cql-server start)\"`)");
+        return false;
+    }
+    true
+}
+
+/// `p` spoken to on `node` directly.
+pub fn on(node: &Node, p: &Project) -> Project {
+    Project {
+        base: node.url(&format!("/{}", p.slug)),
+        ..p.clone()
+    }
+}
+
+/// A string field of an answer's body.
+pub fn text(a: &Answer, field: &str) -> String {
+    a.body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {:?}", a.body))
+        .to_string()
+}
+
+/// A project created on the first node with `settings`, once every node has seen it.
+pub async fn shared_project(cluster: &Cluster, settings: serde_json::Value) -> Project {
+    let p = cluster.nodes[0].project(settings).await;
+    for node in &cluster.nodes {
+        let q = on(node, &p);
+        let seen = crate::eventually(std::time::Duration::from_secs(20), || {
+            let q = q.clone();
+            async move { (q.introspect("cr_at_nothing").await.status == 200).then_some(()) }
+        })
+        .await;
+        assert!(seen.is_some(), "{} sees the project", node.base);
+    }
+    p
 }

@@ -10,41 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use commonrock_tests::cluster::{cql_server, Cluster};
-use commonrock_tests::{eventually, Answer, Node, Project};
+use commonrock_tests::cluster::{on, shared_project, should_run, text, Cluster};
+use commonrock_tests::{eventually, Project};
 use reqwest::Method;
 use serde_json::json;
-
-fn should_run() -> bool {
-    if std::env::var("COMMONROCK_TEST_STORE").as_deref() == Ok("scylla") {
-        eprintln!("cluster: skipped in the scylla pass (it ran in the first one)");
-        return false;
-    }
-    if cql_server().is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-        assert!(
-            !ci,
-            "the cluster tests need COMMONROCK_TEST_CQL_NODES in CI"
-        );
-        eprintln!("cluster: skipped: needs a CQL server (`eval \"$(scripts/cql-server start)\"`)");
-        return false;
-    }
-    true
-}
-
-fn on(node: &Node, p: &Project) -> Project {
-    Project {
-        base: node.url(&format!("/{}", p.slug)),
-        ..p.clone()
-    }
-}
-
-fn text(a: &Answer, field: &str) -> String {
-    a.body[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} in {:?}", a.body))
-        .to_string()
-}
 
 /// Introspects `token` on every node; the `active` each answered.
 async fn active_everywhere(cluster: &Cluster, p: &Project, token: &str) -> Vec<bool> {
@@ -59,7 +28,7 @@ async fn active_everywhere(cluster: &Cluster, p: &Project, token: &str) -> Vec<b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_on_one_keyspace_are_one_service() {
-    if !should_run() {
+    if !should_run("cluster") {
         return;
     }
     let cluster = Cluster::start(3, |o| o).await;
@@ -87,16 +56,7 @@ async fn three_nodes_on_one_keyspace_are_one_service() {
     );
 
     let settings = json!({"rate_limits": {"login_per_account": {"burst": 5, "per_minute": 1}}});
-    let direct = cluster.nodes[0].project(settings).await;
-    for node in &cluster.nodes {
-        let p = on(node, &direct);
-        let seen = eventually(Duration::from_secs(20), || {
-            let p = p.clone();
-            async move { (p.introspect("cr_at_nothing").await.status == 200).then_some(()) }
-        })
-        .await;
-        assert!(seen.is_some(), "{} sees the project", node.base);
-    }
+    let direct = shared_project(&cluster, settings).await;
     let nodes: Vec<Project> = cluster.nodes.iter().map(|n| on(n, &direct)).collect();
 
     // Sessions made on every node are active on every node.

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use commonrock_tests::cluster::{cql_server, nginx_binary, Cluster, Nginx};
+use commonrock_tests::cluster::{cql_server, nginx_binary, on, text, Cluster, Nginx};
 use commonrock_tests::{eventually, Answer, Node, NodeOptions, Project};
 use serde_json::json;
 
@@ -46,21 +46,6 @@ fn should_run() -> bool {
          `apt-get install nginx`, or set COMMONROCK_TEST_NGINX to the binary"
     );
     true
-}
-
-/// `p` spoken to on `node` directly.
-fn on(node: &Node, p: &Project) -> Project {
-    Project {
-        base: node.url(&format!("/{}", p.slug)),
-        ..p.clone()
-    }
-}
-
-fn text(a: &Answer, field: &str) -> String {
-    a.body[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} in {:?}", a.body))
-        .to_string()
 }
 
 /// Tenant requests (end-user and introspection routes) a node has answered.

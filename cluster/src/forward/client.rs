@@ -106,6 +106,7 @@ impl Forwarder for HttpForwarder {
     ) -> Result<OwnerReply, OwnerError> {
         let Some(addr) = self.membership.address(node) else {
             // An owner in the ring without a live heartbeat: dead, about to be taken over.
+            tracing::debug!(peer = node, "no address for the owner");
             return Err(OwnerError::Unavailable);
         };
         let envelope = Envelope {
