@@ -20,7 +20,8 @@ pub enum Route {
     Local,
     /// Another node owns the key; forward to it.
     Remote(NodeId),
-    /// This node gained the key at an epoch that not every member has seen yet.
+    /// This node gained the key at an epoch that not every member has seen yet, or has not
+    /// read the membership yet since it started.
     Pending,
     /// Nobody can serve the key now: an empty ring, or this node is fenced.
     Unavailable,
@@ -248,6 +249,8 @@ impl Membership {
     pub fn route(&self, key: &[u8]) -> Route {
         let view = self.view.load();
         match view.ring.owner(key) {
+            // Not joined yet (the first membership read is still coming): wait, do not refuse.
+            None if view.epoch == 0 && !view.settled => Route::Pending,
             None => Route::Unavailable,
             Some(owner) if *owner == self.local => {
                 if self.is_fenced() {
@@ -363,6 +366,17 @@ mod tests {
         let empty = Ring::empty(DEFAULT_VNODES).expect("valid vnodes");
         let membership = Membership::new(NodeId::from("node-a"), empty);
         assert_eq!(membership.route(b"project:alpha"), Route::Unavailable);
+    }
+
+    #[test]
+    fn a_node_that_has_not_read_the_membership_yet_makes_callers_wait() {
+        let m = Membership::joining(
+            NodeId::from("node-a"),
+            DEFAULT_VNODES,
+            Duration::from_millis(250),
+        );
+        assert_eq!(m.route(b"project:alpha"), Route::Pending);
+        assert!(!m.joined());
     }
 
     #[test]

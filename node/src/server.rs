@@ -420,6 +420,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
         })
     };
+    if cluster_worker.is_some() {
+        // Announce the node only once it owns its share: until then its keys would wait or
+        // answer 503. Bounded: a store that is slow to answer leaves /readyz red instead.
+        let joined = membership
+            .wait_for(Duration::from_secs(30), |m| m.joined())
+            .await;
+        if !joined {
+            tracing::warn!(
+                "not joined to the ring after 30 s; serving, /readyz stays red until it is"
+            );
+        }
+    }
     state.ready.store(true, Ordering::Release);
     // The harness and operators read this line to learn the bound address (port 0 works).
     println!("commonrock listening on http://{addr}");
