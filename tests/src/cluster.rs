@@ -232,9 +232,6 @@ impl Drop for Nginx {
 /// How the nodes of a cluster talk to each other.
 #[derive(Clone, Debug)]
 pub struct ClusterSettings {
-    /// Start the nodes with `--cluster-listen 127.0.0.1:0 --cluster-lease-ms … --cluster-poll-ms
-    /// …`. Off, the nodes only share their keyspace and secret (no ring among them).
-    pub cluster_flags: bool,
     /// `--cluster-lease-ms`: how long a node's membership lasts without renewal.
     pub lease_ms: u64,
     /// `--cluster-poll-ms`: how often a node reads the ring.
@@ -244,7 +241,6 @@ pub struct ClusterSettings {
 impl Default for ClusterSettings {
     fn default() -> Self {
         ClusterSettings {
-            cluster_flags: true,
             lease_ms: 2000,
             poll_ms: 200,
         }
@@ -284,18 +280,6 @@ impl Cluster {
         Self::start_with(n, ClusterSettings::default(), options).await
     }
 
-    /// `n` nodes without the cluster flags: they share the keyspace and the secret only.
-    pub async fn start_plain(
-        n: usize,
-        options: impl Fn(NodeOptions) -> NodeOptions + Send + Sync + 'static,
-    ) -> Cluster {
-        let settings = ClusterSettings {
-            cluster_flags: false,
-            ..ClusterSettings::default()
-        };
-        Self::start_with(n, settings, options).await
-    }
-
     pub async fn start_with(
         n: usize,
         settings: ClusterSettings,
@@ -329,20 +313,17 @@ impl Cluster {
 
     /// The options of node `n{i}`.
     fn node_options(&self, i: usize) -> NodeOptions {
-        let mut opts = NodeOptions::default()
+        let opts = NodeOptions::default()
             .cql(self.cql_nodes.clone(), self.keyspace.clone())
             .secret_file(&self.secret)
             .arg("--node-id")
-            .arg(format!("n{i}"));
-        if self.settings.cluster_flags {
-            opts = opts
-                .arg("--cluster-listen")
-                .arg("127.0.0.1:0")
-                .arg("--cluster-lease-ms")
-                .arg(self.settings.lease_ms.to_string())
-                .arg("--cluster-poll-ms")
-                .arg(self.settings.poll_ms.to_string());
-        }
+            .arg(format!("n{i}"))
+            .arg("--cluster-listen")
+            .arg("127.0.0.1:0")
+            .arg("--cluster-lease-ms")
+            .arg(self.settings.lease_ms.to_string())
+            .arg("--cluster-poll-ms")
+            .arg(self.settings.poll_ms.to_string());
         (self.options)(opts)
     }
 
@@ -385,6 +366,45 @@ impl Cluster {
             }
         }
     }
+}
+
+impl Drop for Cluster {
+    /// Stops the nodes, then drops the cluster's keyspace: a test server that keeps every run's
+    /// keyspaces runs out of its 1 GiB heap after a few dozen local runs.
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let nodes = self.cql_nodes.clone();
+        let keyspace = self.keyspace.clone();
+        // Drop runs inside the test's runtime, which cannot block on a second one.
+        let dropped = std::thread::spawn(move || drop_keyspace(&nodes, &keyspace)).join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("cluster keyspace {} left on the server: {e}", self.keyspace);
+        }
+    }
+}
+
+fn drop_keyspace(nodes: &str, keyspace: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let work = async {
+            let session = scylla::client::session_builder::SessionBuilder::new()
+                .known_nodes(nodes.split(','))
+                .build()
+                .await
+                .map_err(|e| e.to_string())?;
+            session
+                .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_secs(30), work)
+            .await
+            .map_err(|_| "timed out".to_string())?
+    })
 }
 
 impl Node {

@@ -141,6 +141,35 @@ async fn three_nodes_on_one_keyspace_are_one_service() {
         "exact across nodes: {statuses:?}"
     );
 
+    // Nine logins of one user at once, spread over the three nodes, with a cap of 3 sessions:
+    // the sessions have different owners, yet no more than 3 stay live.
+    let capped = shared_project(&cluster, json!({"max_sessions_per_user": 3})).await;
+    let capped_nodes: Vec<Project> = cluster.nodes.iter().map(|n| on(n, &capped)).collect();
+    let s = capped_nodes[0].signup("capped", "password123").await;
+    assert_eq!(s.status, 201, "{:?}", s.body);
+    let mut tokens = vec![text(&s, "access_token")];
+    let calls = (0..9).map(|i| {
+        let p = capped_nodes[i % 3].clone();
+        async move { p.login("capped", "password123").await }
+    });
+    for a in futures_util::future::join_all(calls).await {
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        tokens.push(text(&a, "access_token"));
+    }
+    let mut live = 0;
+    for t in &tokens {
+        let seen = active_everywhere(&cluster, &capped, t).await;
+        assert!(
+            seen.iter().all(|a| *a == seen[0]),
+            "one answer on every node: {seen:?}"
+        );
+        live += usize::from(seen[0]);
+    }
+    assert!(
+        (1..=3).contains(&live),
+        "10 sessions made at once with a cap of 3 leave 1 to 3 live: {live}"
+    );
+
     // Tenant configuration changed on one node holds on every node within 2 s.
     let (status, keys) = cluster.nodes[0]
         .admin(

@@ -12,11 +12,6 @@ use commonrock_tests::cluster::{cql_server, nginx_binary, on, text, Cluster, Ngi
 use commonrock_tests::{eventually, Answer, Node, NodeOptions, Project};
 use serde_json::json;
 
-/// Whether the nodes run as one cluster (`--cluster-listen` …, a ring with one owner per
-/// session) or as plain nodes sharing only the keyspace and the secret. Plain until the node
-/// has its cluster flags; then true, and the plain-mode detours below go.
-const CLUSTER: bool = true;
-
 /// Whether to run here: skipped in the `COMMONROCK_TEST_STORE=scylla` pass (the same test
 /// already ran in the first pass) and, outside CI, without a CQL server; with one, nginx is
 /// required.
@@ -73,11 +68,7 @@ async fn a_cluster_behind_the_documented_nginx_serves_the_session_flow() {
     }
     // Nginx on loopback is the nodes' trusted proxy, as the doc asks of operators.
     let trust_nginx = |o: NodeOptions| o.arg("--trusted-proxies").arg("127.0.0.1/32");
-    let mut cluster = if CLUSTER {
-        Cluster::start(3, trust_nginx).await
-    } else {
-        Cluster::start_plain(3, trust_nginx).await
-    };
+    let mut cluster = Cluster::start(3, trust_nginx).await;
     cluster.wait_ready(Duration::from_secs(60)).await;
     let lb = Nginx::start(&cluster.bases());
 
@@ -106,14 +97,10 @@ async fn a_cluster_behind_the_documented_nginx_serves_the_session_flow() {
     assert_eq!(su.status, 201, "signup: {:?}", su.body);
     let li = p.login("lb-user", "password123").await;
     assert_eq!(li.status, 200, "login: {:?}", li.body);
-    // With the ring one node owns each session, so a rotated token is active on every node at
-    // once. Plain nodes each cache the sessions they touched, and one that cached a session
-    // before another node rotated it takes the new tokens for inactive: without the ring, the
-    // signup's session is rotated and the login's, which no node rotates, is read with.
-    let rotated = if CLUSTER { &li } else { &su };
-    let rf = p.refresh(&text(rotated, "refresh_token")).await;
+    // One node owns each session, so a rotated token is active on every node at once.
+    let rf = p.refresh(&text(&li, "refresh_token")).await;
     assert_eq!(rf.status, 200, "refresh: {:?}", rf.body);
-    let access = text(if CLUSTER { &rf } else { &li }, "token");
+    let access = text(&rf, "token");
     let me = p.me(&access).await;
     assert_eq!(me.status, 200, "me: {:?}", me.body);
     assert_eq!(me.body["external_id"], "lb-user", "{:?}", me.body);

@@ -14,6 +14,9 @@ use crate::ratelimit::LimitCheck;
 use crate::shard::{RefreshOutcome, RefreshRequest, ShardMessage};
 use crate::tenant::ProjectView;
 
+/// Revocations in flight at once for an operation over all of a user's sessions.
+const USER_WIDE_CONCURRENCY: usize = 16;
+
 /// Who is calling, as far as the HTTP layer could tell.
 #[derive(Clone, Debug, Default)]
 pub struct Caller {
@@ -104,6 +107,11 @@ impl Engine {
 
     /// Revokes the oldest live sessions beyond the project's per-user cap; never `new`, the
     /// session being handed out right now.
+    ///
+    /// Concurrent logins of one user (on any nodes) cannot leave more than the cap: each one's
+    /// session is durable before it lists, and the store's reads see completed writes, so of
+    /// two logins the one that lists later sees the other's session and counts it. What the
+    /// race can cost is order: a login may revoke a session newer than its own.
     async fn enforce_session_cap(
         &self,
         project: &ProjectView,
@@ -120,9 +128,11 @@ impl Engine {
             .filter(|s| s.is_live(now) && s.id != new)
             .collect();
         let excess = (older.len() + 1).saturating_sub(max);
-        for old in &older[..excess.min(older.len())] {
-            self.revoke(old.id, now).await?;
-        }
+        let ids: Vec<Uuid> = older[..excess.min(older.len())]
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        self.revoke_all(&ids, now).await?;
         Ok(())
     }
 
@@ -294,6 +304,20 @@ impl Engine {
         }
     }
 
+    /// Revokes sessions that have different owners, a bounded number at once (one user's
+    /// hundred sessions must not flood the owners' mailboxes); answers how many were live, only
+    /// once every owner has applied its part.
+    async fn revoke_all(&self, ids: &[Uuid], now: i64) -> Result<usize, DomainError> {
+        let mut n = 0;
+        for chunk in ids.chunks(USER_WIDE_CONCURRENCY) {
+            let revoked =
+                futures_util::future::try_join_all(chunk.iter().map(|id| self.revoke(*id, now)))
+                    .await?;
+            n += revoked.into_iter().filter(|r| *r).count();
+        }
+        Ok(n)
+    }
+
     pub async fn logout(
         &self,
         project: &ProjectView,
@@ -346,16 +370,15 @@ impl Engine {
         keep: Option<Uuid>,
     ) -> Result<usize, DomainError> {
         let now = now();
-        let mut n = 0;
-        for s in self
+        let live: Vec<Uuid> = self
             .store
             .list_user_sessions(project_id, end_user_id)
             .await?
-        {
-            if Some(s.id) != keep && s.is_live(now) && self.revoke(s.id, now).await? {
-                n += 1;
-            }
-        }
+            .into_iter()
+            .filter(|s| Some(s.id) != keep && s.is_live(now))
+            .map(|s| s.id)
+            .collect();
+        let n = self.revoke_all(&live, now).await?;
         if n > 0 {
             self.security_event("session_revoked");
         }
