@@ -210,8 +210,9 @@ pub enum Inserted {
 
 /// What request paths need of a session, handed out by its shard by value. `external_id` is
 /// filled only for Bearer paths that show the user; introspection leaves it empty (an empty
-/// `Box<str>` allocates nothing).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Box<str>` allocates nothing). It is also what an owner node answers for a session, so the
+/// same value serves a local call and a forwarded one (serialised only when it crosses).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionState {
     pub id: Uuid,
     pub project_id: Uuid,

@@ -142,66 +142,11 @@ impl From<WireLimitCheck> for LimitCheck {
     }
 }
 
-/// A session as it crosses the wire (the cached form shares its key id; this one owns it).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WireSession {
-    pub id: Uuid,
-    pub project_id: Uuid,
-    pub end_user_id: Uuid,
-    pub external_id: String,
-    pub key_id: String,
-    pub counter: u64,
-    pub rotated_at: UnixSecs,
-    pub access_expires_at: UnixSecs,
-    pub prev_access_expires_at: UnixSecs,
-    pub refresh_expires_at: UnixSecs,
-    pub absolute_expires_at: UnixSecs,
-    pub revoked: bool,
-}
-
-impl From<SessionState> for WireSession {
-    fn from(s: SessionState) -> Self {
-        WireSession {
-            id: s.id,
-            project_id: s.project_id,
-            end_user_id: s.end_user_id,
-            external_id: s.external_id.into(),
-            key_id: s.key_id.to_string(),
-            counter: s.counter,
-            rotated_at: s.rotated_at,
-            access_expires_at: s.access_expires_at,
-            prev_access_expires_at: s.prev_access_expires_at,
-            refresh_expires_at: s.refresh_expires_at,
-            absolute_expires_at: s.absolute_expires_at,
-            revoked: s.revoked,
-        }
-    }
-}
-
-impl From<WireSession> for SessionState {
-    fn from(s: WireSession) -> Self {
-        SessionState {
-            id: s.id,
-            project_id: s.project_id,
-            end_user_id: s.end_user_id,
-            external_id: s.external_id.into(),
-            key_id: s.key_id.into(),
-            counter: s.counter,
-            rotated_at: s.rotated_at,
-            access_expires_at: s.access_expires_at,
-            prev_access_expires_at: s.prev_access_expires_at,
-            refresh_expires_at: s.refresh_expires_at,
-            absolute_expires_at: s.absolute_expires_at,
-            revoked: s.revoked,
-        }
-    }
-}
-
 /// What the owner answers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum OwnerReply {
-    Session(Option<WireSession>),
-    Sessions(Vec<Option<WireSession>>),
+    Session(Option<SessionState>),
+    Sessions(Vec<Option<SessionState>>),
     Refresh(WireRefresh),
     Revoked(bool),
     /// `Some(name, retry_after_ms)` when a bucket refused.
@@ -315,3 +260,34 @@ pub fn request_id() -> Option<std::sync::Arc<str>> {
 
 /// A bounded wait shared by the engine's retries: how long to wait for pending ownership.
 pub const SETTLE_WAIT: Duration = Duration::from_secs(3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A forwarded answer carries the same session the owner's shard handed out: the shared key
+    /// id and the external id survive the crossing.
+    #[test]
+    fn a_session_reply_crosses_the_wire_unchanged() {
+        let session = SessionState {
+            id: Uuid::now_v7(),
+            project_id: Uuid::new_v4(),
+            end_user_id: Uuid::new_v4(),
+            external_id: "alice@example.com".into(),
+            key_id: "k2".into(),
+            counter: 7,
+            rotated_at: 1_700_000_000,
+            access_expires_at: 1_700_003_600,
+            prev_access_expires_at: 1_700_000_100,
+            refresh_expires_at: 1_702_592_000,
+            absolute_expires_at: 1_705_000_000,
+            revoked: false,
+        };
+        let reply = OwnerReply::Sessions(vec![Some(session.clone()), None]);
+        let json = serde_json::to_vec(&reply).expect("serialises");
+        match serde_json::from_slice::<OwnerReply>(&json).expect("parses") {
+            OwnerReply::Sessions(back) => assert_eq!(back, vec![Some(session), None]),
+            other => panic!("{other:?}"),
+        }
+    }
+}

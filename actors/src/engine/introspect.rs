@@ -167,7 +167,7 @@ impl Engine {
                 match reply {
                     Ok(OwnerReply::Sessions(found)) if found.len() == items.len() => {
                         for (i, s) in items.into_iter().zip(found) {
-                            out[i] = s.map(Into::into);
+                            out[i] = s;
                         }
                     }
                     Ok(_) => return Err(super::owner::mismatch()),

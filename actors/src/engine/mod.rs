@@ -214,7 +214,7 @@ impl Engine {
             min_counter,
         };
         match self.owner(&session_key(session_id), call).await? {
-            OwnerReply::Session(s) => Ok(s.map(Into::into)),
+            OwnerReply::Session(s) => Ok(s),
             _ => Err(owner::mismatch()),
         }
     }

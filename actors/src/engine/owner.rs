@@ -267,16 +267,12 @@ impl Engine {
                         min_counter,
                         reply,
                     })
-                    .await??
-                    .map(Into::into),
+                    .await??,
             ),
             OwnerCall::GetMany { sessions } => OwnerReply::Sessions(
                 shards
                     .call(shard, |reply| ShardMessage::GetMany { sessions, reply })
-                    .await??
-                    .into_iter()
-                    .map(|s| s.map(Into::into))
-                    .collect(),
+                    .await??,
             ),
             OwnerCall::Refresh(request) => OwnerReply::Refresh(
                 shards
