@@ -71,6 +71,9 @@ pub struct RateLimits {
     pub login_per_ip: Limit,
     /// Signups per (project, caller IP).
     pub signup_per_ip: Limit,
+    /// Requests per (project, caller IP) on public endpoints, checked before `per_client` so
+    /// one address cannot drain an app's whole client budget (IPv6 callers per /64).
+    pub public_per_ip: Limit,
     /// Requests per public client.
     pub per_client: Limit,
     /// Requests per secret key.
@@ -84,6 +87,7 @@ impl Default for RateLimits {
             login_per_account: Limit::new(20, 30),
             login_per_ip: Limit::new(300, 300),
             signup_per_ip: Limit::new(300, 300),
+            public_per_ip: Limit::new(1_000, 6_000),
             per_client: Limit::new(5_000, 60_000),
             per_secret_key: Limit::new(1_000_000, 60_000_000),
         }

@@ -110,6 +110,7 @@ const LIMIT_NAMES: &[&str] = &[
     "login_per_account",
     "login_per_ip",
     "signup_per_ip",
+    "public_per_ip",
     "per_client",
     "per_secret_key",
 ];

@@ -288,3 +288,73 @@ async fn default_limits_trip_within_twenty_wrong_passwords() {
     let at = tripped.expect("unknown account never tripped");
     assert!(at < 20, "unknown account tripped at attempt {}", at + 1);
 }
+
+/// One address flooding a browser app's public endpoints (the client id and key ship in the
+/// page) is cut by its own per-IP bucket before it can drain the app's per-client budget:
+/// logins from other addresses go on, and a refused request draws nothing from the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_address_leaves_other_callers_of_the_client_untouched() {
+    let node = Node::start_with(
+        NodeOptions::default()
+            .arg("--trusted-proxies")
+            .arg("127.0.0.1/32"),
+    )
+    .await;
+    let p = node
+        .project(json!({"rate_limits": {
+            "public_per_ip": {"burst": 5, "per_minute": 1},
+            "per_client": {"burst": 12, "per_minute": 1}}}))
+        .await;
+    let me_from = |xff: &'static str| {
+        let req = p
+            .public(Method::GET, "/end-users/me")
+            .header("X-Forwarded-For", xff);
+        async move { Answer::of(req.send().await.expect("request")).await }
+    };
+    // 40 anonymous requests from one address: 5 reach the Bearer check, 35 are refused.
+    let flood = join_all((0..40).map(|_| me_from("198.51.100.7"))).await;
+    let through = flood.iter().filter(|a| a.status == 401).count();
+    for a in flood.iter().filter(|a| a.status != 401) {
+        assert_rate_limited(a);
+    }
+    assert_eq!(through, 5, "the per-IP burst");
+    // IPv6 callers are one caller per /64: five from one address, then its neighbour is refused.
+    for _ in 0..5 {
+        let a = me_from("2001:db8:1:2::1").await;
+        assert_eq!(a.status, 401, "{:?}", a.body);
+    }
+    assert_rate_limited(&me_from("2001:db8:1:2::2").await);
+    // The client drew 10 of its 12: a signup and a login from a third address still pass.
+    let a = post_from(
+        &p,
+        "/end-users/signup",
+        "bystander",
+        "password123",
+        "203.0.113.9",
+    )
+    .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let a = post_from(
+        &p,
+        "/end-users/login",
+        "bystander",
+        "password123",
+        "203.0.113.9",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    // And then the client's own budget is what refuses.
+    let a = post_from(
+        &p,
+        "/end-users/login",
+        "bystander",
+        "password123",
+        "203.0.113.10",
+    )
+    .await;
+    assert_rate_limited(&a);
+    assert!(
+        metric(&node, "commonrock_rate_limited_total").await >= 36.0,
+        "refusals are counted"
+    );
+}

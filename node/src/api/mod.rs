@@ -189,11 +189,7 @@ where
     } = head;
     let started = Instant::now();
     let rid = request_id(&headers);
-    let ip = caller_ip(
-        peer,
-        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
-        &state.trusted_proxies,
-    );
+    let ip = caller_ip(peer, &headers, &state.trusted_proxies);
     let resolved = routes::resolve(&method, &path).and_then(|r| {
         if surface.serves(&r.target) {
             Ok(r)

@@ -4,6 +4,7 @@
 pub mod end_users;
 pub mod sessions;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use commonrock_actors::crypto::secrets::{ct_eq, sha256};
@@ -52,7 +53,7 @@ pub fn preflight(allowed: bool) -> Answer {
 }
 
 /// SPEC §2, in order: client and key (401) → Origin present (403) → Origin allowed (403) →
-/// scope (403); then the per-client rate limit (429).
+/// scope (403); then the per-IP and the per-client rate limits (429).
 pub async fn authenticate_client(
     state: &AppState,
     req: &Request,
@@ -84,6 +85,12 @@ pub async fn authenticate_client(
     if !client.record.scopes.iter().any(|s| s == scope) {
         return Err(ApiError::code(Code::ClientScopeDenied));
     }
+    // Per IP first: a request it refuses draws nothing from the client's budget.
+    state.engine.check_capacity(LimitCheck {
+        name: "public_per_ip",
+        key: ip_bucket_key(project, req.ip),
+        limit: project.project.settings.rate_limits.public_per_ip,
+    })?;
     let key = credential_key(b'c', client.record.client_id.as_bytes());
     state.engine.check_capacity(LimitCheck {
         name: "per_client",
@@ -92,6 +99,21 @@ pub async fn authenticate_client(
     })?;
     client.touch(now());
     Ok(client.clone())
+}
+
+/// The per-IP bucket of a public caller in one project. An IPv6 caller is keyed by its /64:
+/// one host usually holds a whole /64 and could otherwise rotate addresses at will. Callers
+/// whose IP is unknown share one bucket (unknown must not mean unlimited).
+fn ip_bucket_key(project: &ProjectView, ip: Option<IpAddr>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + 16 + 8);
+    key.extend_from_slice(b"pi");
+    key.extend_from_slice(project.project.id.as_bytes());
+    match ip.map(|ip| ip.to_canonical()) {
+        Some(IpAddr::V4(v4)) => key.extend_from_slice(&v4.octets()),
+        Some(IpAddr::V6(v6)) => key.extend_from_slice(&v6.octets()[..8]),
+        None => key.extend_from_slice(b"unknown"),
+    }
+    key
 }
 
 pub fn caller(req: &Request) -> Caller {
