@@ -443,11 +443,12 @@ async fn routing_size_and_media_type_errors() {
         405,
         not_allowed.clone(),
     );
-    expect(
-        &send(http.post(node.url("/healthz"))).await,
-        405,
-        not_allowed,
-    );
+    let healthz = send(http.post(node.url("/healthz"))).await;
+    expect(&healthz, 405, not_allowed);
+    // Every 405 says what the route answers (RFC 9110 §15.5.6).
+    assert_eq!(healthz.header("allow"), Some("GET"));
+    let login = send(p.public(Method::GET, "/end-users/login")).await;
+    assert_eq!(login.header("allow"), Some("POST, OPTIONS"));
 
     let missing = coded("project_not_found", "Project not found");
     let unknown = Project {
@@ -753,6 +754,32 @@ async fn validation_errors_have_the_pydantic_v1_shapes() {
     for non_object in [json!([1, 2]), json!("text"), json!(42), json!(null)] {
         expect(
             &p.public_post("/end-users/login", non_object.clone()).await,
+            422,
+            validation(json!([{"loc": ["body"], "msg": "value is not a valid dict",
+                               "type": "type_error.dict"}])),
+        );
+    }
+    // Introspection too: serde would read an array as the body's fields in order, so
+    // `["<token>"]` once answered `active: true`.
+    let token = p.signup("dict-check", "password123").await.body["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_string();
+    for (path, non_object) in [
+        ("/v1/sessions/introspect", json!([token])),
+        ("/v1/sessions/introspect", json!([null, null])),
+        ("/v1/sessions/introspect/batch", json!([[token]])),
+        ("/v1/sessions/introspect/batch", json!([])),
+    ] {
+        let a = send(
+            p.http
+                .post(format!("{}{path}", p.base))
+                .header("X-API-Key", &p.secret_key)
+                .json(&non_object),
+        )
+        .await;
+        expect(
+            &a,
             422,
             validation(json!([{"loc": ["body"], "msg": "value is not a valid dict",
                                "type": "type_error.dict"}])),

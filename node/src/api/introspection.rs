@@ -42,6 +42,15 @@ impl FastSingle<'_> {
     }
 }
 
+/// Whether a body is a JSON object: serde's derived structs also accept an array of their
+/// fields in order (`["<token>"]`), which every other endpoint refuses with 422
+/// `type_error.dict`. The validating path gives that answer.
+fn is_object(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{')
+}
+
 #[derive(serde::Deserialize)]
 struct FastBatch<'a> {
     #[serde(borrow)]
@@ -193,7 +202,10 @@ pub async fn handle(
     responses((status = 200, body = IntrospectionResult), (status = 401, description = "Invalid API key")))]
 pub async fn introspect(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     req.check_content_type()?;
-    if let Ok(fast) = serde_json::from_slice::<FastSingle<'_>>(&req.body) {
+    if let Some(fast) = is_object(&req.body)
+        .then(|| serde_json::from_slice::<FastSingle<'_>>(&req.body).ok())
+        .flatten()
+    {
         if fast.is_valid() {
             let active = match fast.token {
                 Some(t) => state.engine.introspect(project, &t).await?,
@@ -221,7 +233,10 @@ pub async fn introspect(state: &AppState, req: &Request, project: &ProjectView) 
     responses((status = 200, body = BatchResult), (status = 422, description = "More than 1000 tokens")))]
 pub async fn introspect_batch(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     req.check_content_type()?;
-    if let Ok(fast) = serde_json::from_slice::<FastBatch<'_>>(&req.body) {
+    if let Some(fast) = is_object(&req.body)
+        .then(|| serde_json::from_slice::<FastBatch<'_>>(&req.body).ok())
+        .flatten()
+    {
         if fast.is_valid() {
             let results = state
                 .engine

@@ -240,7 +240,12 @@ fn check(
     if allowed.contains(method) {
         Ok(Resolved { target, template })
     } else {
-        Err(ApiError::code(Code::MethodNotAllowed))
+        let mut methods = allowed.to_vec();
+        // Every public path also answers the CORS preflight.
+        if template.starts_with("/{slug}/v1/public/") {
+            methods.push(Method::OPTIONS);
+        }
+        Err(ApiError::method_not_allowed(&methods))
     }
 }
 

@@ -184,6 +184,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// 401 on a Bearer endpoint: `WWW-Authenticate: Bearer`.
     pub bearer_challenge: bool,
+    /// 405: the methods the route answers, for the `Allow` header (RFC 9110 §15.5.6).
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -198,6 +200,16 @@ impl ApiError {
             body: json!({"detail": {"code": code.as_str(), "message": code.message()}}),
             retry_after,
             bearer_challenge: false,
+            allow: None,
+        }
+    }
+
+    /// A 405 for a route that answers `allowed`.
+    pub fn method_not_allowed(allowed: &[http::Method]) -> Self {
+        let list: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
+        ApiError {
+            allow: Some(list.join(", ")),
+            ..ApiError::code(Code::MethodNotAllowed)
         }
     }
 
@@ -213,6 +225,7 @@ impl ApiError {
             body: json!({ "detail": detail }),
             retry_after: None,
             bearer_challenge: false,
+            allow: None,
         }
     }
 
@@ -228,6 +241,7 @@ impl ApiError {
             body: json!({ "detail": issues }),
             retry_after: None,
             bearer_challenge: false,
+            allow: None,
         }
     }
 

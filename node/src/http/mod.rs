@@ -111,6 +111,13 @@ impl From<ApiError> for Answer {
         if let Some(secs) = e.retry_after {
             headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Some(v) = e
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            headers.insert(http::header::ALLOW, v);
+        }
         if e.bearer_challenge {
             headers.insert(
                 http::header::WWW_AUTHENTICATE,
