@@ -16,6 +16,10 @@ pub struct EngineMetrics {
     pub sessions_cached: IntGaugeVec,
     pub shard_mailbox_depth: IntGaugeVec,
     pub shard_restarts: IntCounter,
+    /// Tenant-directory actors restarted by their supervisor.
+    pub directory_restarts: IntCounter,
+    /// Actor starts that failed during a restart (retried after a backoff), by actor kind.
+    pub restart_failures: IntCounterVec,
     pub store_seconds: HistogramVec,
     pub store_errors: IntCounterVec,
     pub rate_limited: IntCounterVec,
@@ -67,6 +71,17 @@ impl EngineMetrics {
             shard_restarts: IntCounter::new(
                 "commonrock_shard_restarts_total",
                 "shard actors restarted by their supervisor",
+            )?,
+            directory_restarts: IntCounter::new(
+                "commonrock_tenant_directory_restarts_total",
+                "tenant-directory actors restarted by their supervisor",
+            )?,
+            restart_failures: IntCounterVec::new(
+                Opts::new(
+                    "commonrock_actor_restart_failures_total",
+                    "actor restarts whose start failed (retried after a backoff), by actor",
+                ),
+                &["actor"],
             )?,
             store_seconds: HistogramVec::new(
                 HistogramOpts::new("commonrock_store_seconds", "store call latency").buckets(vec![
@@ -125,6 +140,8 @@ impl EngineMetrics {
         registry.register(Box::new(m.sessions_cached.clone()))?;
         registry.register(Box::new(m.shard_mailbox_depth.clone()))?;
         registry.register(Box::new(m.shard_restarts.clone()))?;
+        registry.register(Box::new(m.directory_restarts.clone()))?;
+        registry.register(Box::new(m.restart_failures.clone()))?;
         registry.register(Box::new(m.store_seconds.clone()))?;
         registry.register(Box::new(m.store_errors.clone()))?;
         registry.register(Box::new(m.rate_limited.clone()))?;

@@ -1,6 +1,7 @@
 //! The shard supervisor and the handle request paths use to reach a shard. The supervisor
 //! restarts a failed shard (which reloads lazily from the store) and publishes the new
-//! reference; callers of the dead one get a clean error (503), never a hang.
+//! reference; callers of the dead one get a clean error (503), never a hang. Restarts follow a
+//! `RestartPolicy`, and a start that fails is retried, never given up.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::error::DomainError;
 use crate::metrics::EngineMetrics;
 use crate::shard::{SessionShard, ShardArgs, ShardMessage};
 use crate::store::Store;
+use crate::supervision::RestartPolicy;
 
 pub use crate::owner::{KeyRouter, Placement};
 
@@ -94,11 +96,24 @@ pub struct SupervisorState {
     store: Arc<dyn Store>,
     metrics: EngineMetrics,
     per_shard_capacity: usize,
+    /// Restart intensity per shard.
+    policies: Vec<RestartPolicy>,
+    /// Shards whose actor is dead and not yet replaced.
+    down: Vec<bool>,
+    /// Fault injection: this many coming shard starts fail.
+    fail_starts: u32,
 }
 
-/// Messages to the supervisor: it only hands out the shard set; its real work is supervision.
+/// Messages to the supervisor: it hands out the shard set; its real work is supervision.
 pub enum SupervisorMessage {
     GetShards(RpcReplyPort<Arc<ShardSet>>),
+    /// Starts a replacement for dead shard `index` (sent to itself, after a backoff).
+    Respawn {
+        index: usize,
+    },
+    /// Fault injection (only reachable when the node enables it): the next `n` shard starts
+    /// fail, as a start that cannot get its resources would.
+    FailStarts(u32, RpcReplyPort<()>),
 }
 
 async fn spawn_shard(
@@ -117,6 +132,52 @@ async fn spawn_shard(
     let (shard, _) = Actor::spawn_linked(None, SessionShard, args, supervisor).await?;
     Ok(shard)
 }
+
+impl SupervisorState {
+    /// Replaces dead shard `index`; a failed start is retried after the policy's delay, so the
+    /// supervisor itself never fails and a shard is never left dead for good.
+    async fn respawn(&mut self, myself: &ActorRef<SupervisorMessage>, index: usize) {
+        if !self.down.get(index).copied().unwrap_or(false) {
+            return;
+        }
+        let started = if self.fail_starts > 0 {
+            self.fail_starts -= 1;
+            Err(ActorProcessingErr::from(
+                "fault injection: shard start refused",
+            ))
+        } else {
+            spawn_shard(
+                index,
+                self.store.clone(),
+                self.metrics.clone(),
+                self.per_shard_capacity,
+                myself.get_cell(),
+            )
+            .await
+        };
+        match started {
+            Ok(fresh) => {
+                let mut next = (*self.set.refs.load_full()).clone();
+                next[index] = fresh;
+                self.set.refs.store(Arc::new(next));
+                self.down[index] = false;
+                self.metrics.shard_restarts.inc();
+            }
+            Err(e) => {
+                self.metrics
+                    .restart_failures
+                    .with_label_values(&["shard"])
+                    .inc();
+                let delay = self.policies[index].next_delay().max(MIN_RETRY);
+                tracing::error!(shard = index, error = %e, retry_in = ?delay, "shard did not start; retrying");
+                myself.send_after(delay, move || SupervisorMessage::Respawn { index });
+            }
+        }
+    }
+}
+
+/// A failed start is never retried sooner than this.
+const MIN_RETRY: Duration = Duration::from_millis(50);
 
 impl Actor for ShardSupervisor {
     type Msg = SupervisorMessage;
@@ -154,18 +215,26 @@ impl Actor for ShardSupervisor {
             store: args.store,
             metrics: args.metrics,
             per_shard_capacity,
+            policies: (0..shards).map(|_| RestartPolicy::default()).collect(),
+            down: vec![false; shards],
+            fail_starts: 0,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: SupervisorMessage,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMessage::GetShards(reply) => {
                 let _ = reply.send(state.set.clone());
+            }
+            SupervisorMessage::Respawn { index } => state.respawn(&myself, index).await,
+            SupervisorMessage::FailStarts(n, reply) => {
+                state.fail_starts = n;
+                let _ = reply.send(());
             }
         }
         Ok(())
@@ -192,18 +261,14 @@ impl Actor for ShardSupervisor {
         let Some(index) = refs.iter().position(|r| r.get_id() == dead) else {
             return Ok(());
         };
-        let fresh = spawn_shard(
-            index,
-            state.store.clone(),
-            state.metrics.clone(),
-            state.per_shard_capacity,
-            myself.get_cell(),
-        )
-        .await?;
-        let mut next = (*refs).clone();
-        next[index] = fresh;
-        state.set.refs.store(Arc::new(next));
-        state.metrics.shard_restarts.inc();
+        state.down[index] = true;
+        let delay = state.policies[index].next_delay();
+        if delay.is_zero() {
+            state.respawn(&myself, index).await;
+        } else {
+            tracing::warn!(shard = index, delay = ?delay, "shard restarting often: backing off");
+            myself.send_after(delay, move || SupervisorMessage::Respawn { index });
+        }
         Ok(())
     }
 }

@@ -167,6 +167,8 @@ pub enum TenantMessage {
     },
     /// Reloads if another node changed tenant configuration (its epoch moved).
     Poll,
+    /// Fault injection (only reachable when the node enables it): panics mid-request.
+    Crash { reply: RpcReplyPort<()> },
 }
 
 pub struct TenantDirectory;
@@ -574,6 +576,11 @@ impl Actor for TenantDirectory {
             TenantMessage::Reload { reply } => {
                 let out = state.reload().await;
                 let _ = reply.send(out);
+            }
+            TenantMessage::Crash { reply } => {
+                // The caller sees what a caller of a crashed directory sees: no answer.
+                let _keep = reply;
+                panic!("fault injection: tenant directory crash requested");
             }
             TenantMessage::Poll => {
                 // A failed poll (store briefly away) is retried by the next one.

@@ -161,3 +161,85 @@ async fn the_crash_route_does_not_exist_without_fault_injection() {
     assert_eq!(s, 404, "{b}");
     assert_eq!(b["detail"]["code"], "not_found", "{b}");
 }
+
+/// A shard whose restarts keep failing (here: its next 5 starts) is not given up: its callers
+/// get a quick 503 while the supervisor retries with a growing delay, and it serves its
+/// sessions again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_whose_restarts_fail_is_retried_until_it_serves_again() {
+    let node = Node::start_with(
+        NodeOptions::default()
+            .env("COMMONROCK_FAULT_INJECTION", "1")
+            .arg("--shards")
+            .arg("1"),
+    )
+    .await;
+    let p = node.project(json!({})).await;
+    let s = p.signup("survivor", "password123").await;
+    assert_eq!(s.status, 201, "{:?}", s.body);
+    let token = s.body["token"].as_str().expect("token").to_string();
+    let (status, body) = node
+        .admin(Method::POST, "/debug/shards/0/crash?fail_restarts=5", None)
+        .await;
+    assert_eq!(status, 503, "{body}");
+    // While the one shard is down, its sessions answer 503, quickly.
+    let started = Instant::now();
+    let down = p.introspect(&token).await;
+    assert!(
+        down.status == 503 || down.body["active"] == true,
+        "503 while down, or already back: {:?}",
+        down.body
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Back by itself: 5 failed starts cost at most 50 ms + 100 + 200 (+ margin).
+    let back = eventually(Duration::from_secs(30), || async {
+        let a = p.introspect(&token).await;
+        (a.status == 200 && a.body["active"] == true).then_some(())
+    })
+    .await;
+    assert!(back.is_some(), "the shard never came back");
+    assert!(metric(&node, "commonrock_actor_restart_failures_total").await >= 5.0);
+    assert!(metric(&node, "commonrock_shard_restarts_total").await >= 1.0);
+}
+
+/// The tenant directory is supervised too: after it crashes (and its next 2 starts fail),
+/// requests keep being served from the last snapshot, and configuration changes work again
+/// once the supervisor has restarted it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_tenant_directory_is_restarted_and_serves_changes_again() {
+    let node =
+        Node::start_with(NodeOptions::default().env("COMMONROCK_FAULT_INJECTION", "1")).await;
+    let p = node.project(json!({})).await;
+    let s = p.signup("reader", "password123").await;
+    assert_eq!(s.status, 201, "{:?}", s.body);
+    let token = s.body["token"].as_str().expect("token").to_string();
+    let (status, body) = node
+        .admin(Method::POST, "/debug/tenants/crash?fail_restarts=2", None)
+        .await;
+    assert_eq!(status, 503, "{body}");
+    // Request paths read the published snapshot: unaffected.
+    let a = p.introspect(&token).await;
+    assert_eq!(
+        (a.status, &a.body["active"]),
+        (200, &json!(true)),
+        "{:?}",
+        a.body
+    );
+    // A configuration change succeeds again once the directory is back.
+    let created = eventually(Duration::from_secs(30), || async {
+        let (s, b) = node
+            .admin(
+                Method::POST,
+                "/orgs",
+                Some(json!({"slug": format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..10]), "name": "After"})),
+            )
+            .await;
+        (s == 201).then_some(b)
+    })
+    .await;
+    assert!(created.is_some(), "the tenant directory never came back");
+    assert!(metric(&node, "commonrock_tenant_directory_restarts_total").await >= 1.0);
+    assert!(metric(&node, "commonrock_actor_restart_failures_total").await >= 2.0);
+    let (s, b) = node.admin(Method::GET, "/orgs", None).await;
+    assert_eq!(s, 200, "{b}");
+}

@@ -16,6 +16,7 @@ use ractor::ActorRef;
 
 use crate::crypto::password::PasswordPool;
 use crate::crypto::tokens::ServerSecrets;
+use crate::directory::{self, DirectoryArgs, DirectoryHandle, DirectoryMessage};
 use crate::error::DomainError;
 use crate::metrics::EngineMetrics;
 use crate::model::{SessionState, UnixSecs};
@@ -24,7 +25,7 @@ use crate::shard::ShardMessage;
 use crate::shards::{self, ShardSet, SupervisorArgs, SupervisorMessage};
 use crate::store::timed::TimedStore;
 use crate::store::Store;
-use crate::tenant::{Applied, Change, TenantArgs, TenantDirectory, TenantMessage, TenantSnapshot};
+use crate::tenant::{Applied, Change, TenantMessage, TenantSnapshot};
 
 pub use introspect::Active;
 pub use owner::node_share;
@@ -64,7 +65,8 @@ pub struct Engine {
     forwarder: Arc<dyn Forwarder>,
     capacity: owner::CapacityBuckets,
     tenants: Arc<ArcSwap<TenantSnapshot>>,
-    directory: ActorRef<TenantMessage>,
+    directory: Arc<DirectoryHandle>,
+    directory_supervisor: ActorRef<DirectoryMessage>,
     supervisor: ActorRef<SupervisorMessage>,
     metrics: EngineMetrics,
     call_timeout: Duration,
@@ -91,16 +93,12 @@ impl Engine {
         let passwords =
             PasswordPool::start(config.argon2_threads, config.argon2_queue, metrics.clone())?;
         let tenants = Arc::new(ArcSwap::from_pointee(TenantSnapshot::default()));
-        let (directory, _) = ractor::Actor::spawn(
-            None,
-            TenantDirectory,
-            TenantArgs {
-                store: store.clone(),
-                snapshot: tenants.clone(),
-            },
-        )
-        .await
-        .map_err(|e| DomainError::Internal(format!("cannot start tenant directory: {e}")))?;
+        let (directory_supervisor, directory) = directory::start(DirectoryArgs {
+            store: store.clone(),
+            snapshot: tenants.clone(),
+            metrics: metrics.clone(),
+        })
+        .await?;
         let (supervisor, shards) = shards::start(SupervisorArgs {
             shards: config.shards,
             store: store.clone(),
@@ -119,6 +117,7 @@ impl Engine {
             capacity: owner::CapacityBuckets::new(),
             tenants,
             directory,
+            directory_supervisor,
             supervisor,
             metrics,
             call_timeout: config.call_timeout,
@@ -151,6 +150,7 @@ impl Engine {
     pub async fn apply(&self, change: Change) -> Result<Applied, DomainError> {
         let out = self
             .directory
+            .current()
             .call(
                 |reply| TenantMessage::Apply {
                     change,
@@ -178,7 +178,7 @@ impl Engine {
     /// call about once a second (one single-row read when nothing changed).
     pub fn poll_tenants(&self) {
         // A full mailbox or a restarting directory skips one poll; the next one catches up.
-        let _ = self.directory.send_message(TenantMessage::Poll);
+        let _ = self.directory.current().send_message(TenantMessage::Poll);
     }
 
     /// Fault injection: makes shard `index` panic while answering; returns what the caller
@@ -192,6 +192,43 @@ impl Engine {
             .await?
     }
 
+    /// Fault injection: makes the tenant directory panic while answering, after arranging
+    /// that its next `fail_starts` starts fail too.
+    pub async fn crash_directory(&self, fail_starts: u32) -> Result<(), DomainError> {
+        // A call, not a cast: the supervisor must know before the crash it is about to see.
+        self.directory_supervisor
+            .call(
+                |reply| DirectoryMessage::FailStarts(fail_starts, reply),
+                Some(self.call_timeout),
+            )
+            .await
+            .map_err(|_| DomainError::unavailable("tenant directory supervisor"))?;
+        match self
+            .directory
+            .current()
+            .call(
+                |reply| TenantMessage::Crash { reply },
+                Some(self.call_timeout),
+            )
+            .await
+        {
+            Ok(CallResult::Success(())) => Ok(()),
+            _ => Err(DomainError::unavailable("tenant directory crashed")),
+        }
+    }
+
+    /// Fault injection: the next `n` shard starts fail (a restart then retries with backoff).
+    pub async fn fail_shard_starts(&self, n: u32) -> Result<(), DomainError> {
+        self.supervisor
+            .call(
+                |reply| SupervisorMessage::FailStarts(n, reply),
+                Some(self.call_timeout),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|_| DomainError::unavailable("shard supervisor"))
+    }
+
     pub fn shard_count(&self) -> usize {
         self.shards.len()
     }
@@ -199,7 +236,7 @@ impl Engine {
     /// Stops the actors (after HTTP has drained).
     pub fn stop(&self) {
         self.supervisor.stop(Some("shutdown".into()));
-        self.directory.stop(Some("shutdown".into()));
+        self.directory_supervisor.stop(Some("shutdown".into()));
     }
 
     async fn get_session(

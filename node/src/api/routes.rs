@@ -93,6 +93,7 @@ pub enum AdminTarget {
     AdminTokens,
     AdminToken(String),
     CrashShard(String),
+    CrashTenants,
     /// `/admin/v1/projects/{slug}/sql/tables`
     SqlTables(String),
     /// `/admin/v1/projects/{slug}/sql/tables/{name}`
@@ -346,6 +347,11 @@ fn resolve_admin(method: &Method, segs: &[&str]) -> Result<Resolved, ApiError> {
             "/admin/v1/debug/shards/{n}/crash",
             vec![M::POST],
             A::CrashShard(d(n)),
+        ),
+        ["debug", "tenants", "crash"] => (
+            "/admin/v1/debug/tenants/crash",
+            vec![M::POST],
+            A::CrashTenants,
         ),
         _ => return Err(ApiError::code(Code::NotFound)),
     };

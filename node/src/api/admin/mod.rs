@@ -108,7 +108,8 @@ pub async fn dispatch(state: &Arc<AppState>, req: &Request, target: AdminTarget)
         A::Session(slug, id) => end_users::revoke_session(state, &who, &slug, &id).await,
         A::AdminTokens => tokens::collection(state, req, &who).await,
         A::AdminToken(id) => tokens::revoke(state, &who, &id).await,
-        A::CrashShard(n) => crash_shard(state, &n).await,
+        A::CrashShard(n) => crash_shard(state, req, &n).await,
+        A::CrashTenants => crash_tenants(state, req).await,
         A::SqlTables(slug) => sql::tables(state, req, &who, &slug).await,
         A::SqlTable(slug, name) => sql::table(state, req, &who, &slug, &name).await,
         A::SqlDefinitions(slug) => sql::definitions(state, req, &who, &slug).await,
@@ -117,11 +118,33 @@ pub async fn dispatch(state: &Arc<AppState>, req: &Request, target: AdminTarget)
 }
 
 /// Fault injection for the supervision tests: exists only when the node enables it.
-async fn crash_shard(state: &AppState, n: &str) -> Handled {
+/// `?fail_restarts=N` makes the next N starts of the actor fail, so the restart backs off.
+async fn crash_shard(state: &AppState, req: &Request, n: &str) -> Handled {
+    let fail_restarts = fault_injection(state, req)?;
+    let index: usize = n.parse().map_err(|_| ApiError::code(Code::NotFound))?;
+    if index >= state.engine.shard_count() {
+        return Err(ApiError::code(Code::NotFound));
+    }
+    state.engine.fail_shard_starts(fail_restarts).await?;
+    state.engine.crash_shard(index).await?;
+    ok()
+}
+
+async fn crash_tenants(state: &AppState, req: &Request) -> Handled {
+    let fail_restarts = fault_injection(state, req)?;
+    state.engine.crash_directory(fail_restarts).await?;
+    ok()
+}
+
+/// 404 unless the node enables fault injection; the requested number of failing restarts.
+fn fault_injection(state: &AppState, req: &Request) -> Result<u32, ApiError> {
     if !state.fault_injection {
         return Err(ApiError::code(Code::NotFound));
     }
-    let index: usize = n.parse().map_err(|_| ApiError::code(Code::NotFound))?;
-    state.engine.crash_shard(index).await?;
-    ok()
+    Ok(req
+        .query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("fail_restarts="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
 }
