@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use commonrock_cluster::forward::tls::TlsFiles;
 use ipnet::IpNet;
 use serde::Deserialize;
 
@@ -146,6 +147,18 @@ pub struct ServeArgs {
     /// [default: 250].
     #[arg(long, env = "COMMONROCK_CLUSTER_POLL_MS")]
     pub cluster_poll_ms: Option<u64>,
+    /// PEM certificate chain of this node for the cluster channel (mutual TLS; with
+    /// --cluster-tls-key and --cluster-tls-ca, all three or none) [default: none, the channel
+    /// is plain HTTP authenticated by the server secret].
+    #[arg(long, env = "COMMONROCK_CLUSTER_TLS_CERT")]
+    pub cluster_tls_cert: Option<PathBuf>,
+    /// PEM private key of --cluster-tls-cert (PKCS#8, RSA or SEC1 EC) [default: none].
+    #[arg(long, env = "COMMONROCK_CLUSTER_TLS_KEY")]
+    pub cluster_tls_key: Option<PathBuf>,
+    /// PEM CA bundle that signs every node's cluster certificate; peers are accepted only with
+    /// a certificate it signed [default: none].
+    #[arg(long, env = "COMMONROCK_CLUSTER_TLS_CA")]
+    pub cluster_tls_ca: Option<PathBuf>,
     /// Session shard actors on this node (default: 4 per core).
     #[arg(long, env = "COMMONROCK_SHARDS")]
     pub shards: Option<usize>,
@@ -207,6 +220,9 @@ struct FileConfig {
     advertise: Option<String>,
     cluster_lease_ms: Option<u64>,
     cluster_poll_ms: Option<u64>,
+    cluster_tls_cert: Option<PathBuf>,
+    cluster_tls_key: Option<PathBuf>,
+    cluster_tls_ca: Option<PathBuf>,
     shards: Option<usize>,
     session_cache: Option<usize>,
     argon2_threads: Option<usize>,
@@ -239,6 +255,8 @@ pub struct Config {
     pub advertise: Option<String>,
     pub cluster_lease: Duration,
     pub cluster_poll: Duration,
+    /// `--cluster-tls-cert/-key/-ca`: the cluster channel is mutual TLS when set.
+    pub cluster_tls: Option<TlsFiles>,
     pub shards: usize,
     pub session_cache: usize,
     pub argon2_threads: usize,
@@ -286,6 +304,42 @@ fn cidr_list(name: &'static str, value: Option<String>) -> Result<Vec<IpNet>, Co
         .collect()
 }
 
+/// The cluster TLS files: all three or none, so a node is never half-configured (a
+/// certificate without the CA would trust nobody, a CA without a certificate would be refused).
+fn cluster_tls(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key, ca) {
+        (None, None, None) => Ok(None),
+        (Some(cert), Some(key), Some(ca)) => Ok(Some(TlsFiles { cert, key, ca })),
+        (cert, key, ca) => {
+            let flags = [
+                ("--cluster-tls-cert", cert.is_some()),
+                ("--cluster-tls-key", key.is_some()),
+                ("--cluster-tls-ca", ca.is_some()),
+            ];
+            let named = |given: bool| -> Vec<&'static str> {
+                flags.iter().filter(|f| f.1 == given).map(|f| f.0).collect()
+            };
+            let (missing, given) = (named(false), named(true));
+            let also = match missing.get(1) {
+                Some(other) => format!(" (and so is {other})"),
+                None => String::new(),
+            };
+            Err(invalid(
+                missing.first().copied().unwrap_or("--cluster-tls-cert"),
+                format!(
+                    "required with {}{also}: give --cluster-tls-cert, --cluster-tls-key and \
+                     --cluster-tls-ca together, or none of them for a plain cluster channel",
+                    given.join(" and ")
+                ),
+            ))
+        }
+    }
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let err = |reason: String| ConfigError::File {
         path: path.display().to_string(),
@@ -326,6 +380,11 @@ impl Config {
                 .or(file.store_timeout_ms)
                 .unwrap_or(2000),
         );
+        let cluster_tls = cluster_tls(
+            args.cluster_tls_cert.or(file.cluster_tls_cert),
+            args.cluster_tls_key.or(file.cluster_tls_key),
+            args.cluster_tls_ca.or(file.cluster_tls_ca),
+        )?;
         let config = Config {
             dev: args.dev,
             listen: args
@@ -384,6 +443,7 @@ impl Config {
             cluster_poll: Duration::from_millis(
                 args.cluster_poll_ms.or(file.cluster_poll_ms).unwrap_or(250),
             ),
+            cluster_tls,
             shards: args.shards.or(file.shards).unwrap_or(cores * 4),
             session_cache: args
                 .session_cache
@@ -488,6 +548,13 @@ impl Config {
         if self.store == StoreKind::Scylla && self.scylla_nodes.is_empty() {
             return Err(invalid("--scylla-nodes", "needs at least one host:port"));
         }
+        if self.store != StoreKind::Scylla && self.cluster_tls.is_some() {
+            return Err(invalid(
+                "--cluster-tls-cert",
+                "only a cluster node (--store scylla) has a cluster channel: remove \
+                 --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca, or add --store scylla",
+            ));
+        }
         Ok(())
     }
 }
@@ -584,5 +651,82 @@ mod tests {
         .expect_err("bad cidr");
         assert!(e.to_string().contains("--trusted-proxies"));
         assert!(e.to_string().contains("nope"));
+    }
+
+    #[test]
+    fn cluster_tls_takes_all_three_files_on_a_cluster_node() {
+        let cluster = || ServeArgs {
+            dev: true,
+            store: Some(StoreKind::Scylla),
+            ..Default::default()
+        };
+        let c = Config::from_args(cluster()).expect("no TLS");
+        assert_eq!(c.cluster_tls, None);
+        let c = Config::from_args(ServeArgs {
+            cluster_tls_cert: Some("n.crt".into()),
+            cluster_tls_key: Some("n.key".into()),
+            cluster_tls_ca: Some("ca.crt".into()),
+            ..cluster()
+        })
+        .expect("all three");
+        assert_eq!(
+            c.cluster_tls,
+            Some(TlsFiles {
+                cert: "n.crt".into(),
+                key: "n.key".into(),
+                ca: "ca.crt".into()
+            })
+        );
+
+        let e = Config::from_args(ServeArgs {
+            cluster_tls_cert: Some("n.crt".into()),
+            cluster_tls_ca: Some("ca.crt".into()),
+            ..cluster()
+        })
+        .expect_err("no key")
+        .to_string();
+        assert!(
+            e.starts_with("invalid setting --cluster-tls-key: required with --cluster-tls-cert and --cluster-tls-ca"),
+            "{e}"
+        );
+        let e = Config::from_args(ServeArgs {
+            cluster_tls_ca: Some("ca.crt".into()),
+            ..cluster()
+        })
+        .expect_err("only the CA")
+        .to_string();
+        assert!(
+            e.starts_with("invalid setting --cluster-tls-cert: required with --cluster-tls-ca (and so is --cluster-tls-key)"),
+            "{e}"
+        );
+
+        let e = Config::from_args(ServeArgs {
+            dev: true,
+            cluster_tls_cert: Some("n.crt".into()),
+            cluster_tls_key: Some("n.key".into()),
+            cluster_tls_ca: Some("ca.crt".into()),
+            ..Default::default()
+        })
+        .expect_err("embedded has no cluster channel")
+        .to_string();
+        assert!(e.contains("--store scylla"), "{e}");
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("commonrock.toml");
+        std::fs::write(
+            &path,
+            "store = \"scylla\"\ncluster_tls_cert = \"/etc/n.crt\"\ncluster_tls_key = \"/etc/n.key\"\ncluster_tls_ca = \"/etc/ca.crt\"\n",
+        )
+        .expect("write");
+        let c = Config::from_args(ServeArgs {
+            dev: true,
+            config: Some(path),
+            ..Default::default()
+        })
+        .expect("from the file");
+        assert_eq!(
+            c.cluster_tls.map(|t| t.ca),
+            Some(PathBuf::from("/etc/ca.crt"))
+        );
     }
 }

@@ -41,3 +41,56 @@ impl HttpMetrics {
             .observe(elapsed.as_secs_f64());
     }
 }
+
+/// Connection metrics of the HTTP listeners (`listener` is `main` or `admin`).
+#[derive(Clone)]
+pub struct ConnMetrics {
+    pub open: prometheus::IntGaugeVec,
+    /// Idle connections closed to make room for a new one.
+    pub shed: IntCounterVec,
+    /// New connections refused because every connection was busy.
+    pub refused: IntCounterVec,
+    /// Connections that ended with an error, by kind (reset, malformed, head_too_large,
+    /// header_timeout, timeout, protocol, io, accept): client behaviour, not node failures.
+    pub errors: IntCounterVec,
+}
+
+impl ConnMetrics {
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let open = prometheus::IntGaugeVec::new(
+            Opts::new("commonrock_http_connections", "open HTTP connections"),
+            &["listener"],
+        )?;
+        let shed = IntCounterVec::new(
+            Opts::new(
+                "commonrock_http_connections_shed_total",
+                "idle HTTP connections closed to make room at the connection limit",
+            ),
+            &["listener"],
+        )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "commonrock_http_connections_refused_total",
+                "HTTP connections refused at the connection limit (all busy)",
+            ),
+            &["listener"],
+        )?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "commonrock_http_connection_errors_total",
+                "HTTP connections that ended with a client or protocol error, by kind",
+            ),
+            &["listener", "kind"],
+        )?;
+        registry.register(Box::new(open.clone()))?;
+        registry.register(Box::new(shed.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        Ok(Self {
+            open,
+            shed,
+            refused,
+            errors,
+        })
+    }
+}

@@ -21,6 +21,7 @@ use commonrock_actors::store::Store;
 use commonrock_actors::{Engine, EngineConfig};
 use commonrock_cluster::forward::auth::{self, ClusterKey};
 use commonrock_cluster::forward::client::HttpForwarder;
+use commonrock_cluster::forward::tls::ClusterTls;
 use commonrock_cluster::worker::{self, ClusterMetrics, WorkerConfig, WorkerHandle};
 use commonrock_cluster::{Membership, NodeId, DEFAULT_VNODES};
 use tokio::net::TcpListener;
@@ -40,6 +41,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, reason: String },
     #[error("{0}")]
     Engine(String),
+    #[error("{0}")]
+    ClusterTls(String),
 }
 
 /// Where `--dev` keeps its generated secret: beside the data directory, never inside it, so
@@ -153,6 +156,8 @@ struct ClusterParts {
     members: Arc<dyn MemberStore>,
     worker: WorkerConfig,
     key: ClusterKey,
+    /// Mutual TLS on the cluster channel, when `--cluster-tls-*` are given.
+    tls: Option<ClusterTls>,
 }
 
 async fn cluster_parts(
@@ -169,10 +174,20 @@ async fn cluster_parts(
         .advertise
         .clone()
         .unwrap_or_else(|| bound.to_string());
+    // Loaded once the advertised address is known: the certificate must name its host, or
+    // every peer would refuse this node.
+    let tls = match &config.cluster_tls {
+        Some(files) => Some(
+            ClusterTls::load(files, &advertise)
+                .map_err(|e| StartError::ClusterTls(e.to_string()))?,
+        ),
+        None => None,
+    };
     let fingerprint = auth::fingerprint(secrets.derive_key(auth::FINGERPRINT_CONTEXT));
     Ok(ClusterParts {
         listener,
         members,
+        tls,
         key: ClusterKey::new(secrets.derive_key(auth::KEY_CONTEXT)),
         worker: WorkerConfig {
             node_id: config.node_id.clone().unwrap_or_else(|| advertise.clone()),
@@ -308,7 +323,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     c.worker.vnodes,
                     c.worker.poll,
                 ));
-                let f = HttpForwarder::new(m.clone(), c.key.clone(), config.store_timeout * 2);
+                let f = HttpForwarder::new(
+                    m.clone(),
+                    c.key.clone(),
+                    config.store_timeout * 2,
+                    c.tls.as_ref().map(|t| t.client.clone()),
+                );
                 (id, m, Arc::new(f))
             }
             None => {
@@ -347,6 +367,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         bootstrap_admin_hash: config.admin_token.as_ref().map(|t| sha256(t.as_bytes())),
         admin_cidrs: config.admin_cidrs.clone(),
         fault_injection: config.fault_injection,
+        body_timeout: std::time::Duration::from_secs(30),
         ready: false.into(),
         openapi_json: Bytes::from(crate::openapi::document()),
         sql,
@@ -367,6 +388,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             c.listener,
             engine.clone(),
             c.key,
+            c.tls.as_ref().map(|t| t.server.clone()),
             stop_rx.clone(),
         )));
         let handle = worker::start(
@@ -382,7 +404,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         if let Some(a) = cluster_addr {
             println!("commonrock cluster listening on {a}");
         }
-        tracing::info!(node_id = %c.worker.node_id, advertise = %c.worker.advertise, "joining the cluster");
+        tracing::info!(node_id = %c.worker.node_id, advertise = %c.worker.advertise, tls = c.tls.is_some(), "joining the cluster");
     }
     if config.dev {
         let creds = crate::dev::bootstrap(&engine, config.admin_token.is_none())

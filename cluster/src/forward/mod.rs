@@ -2,13 +2,17 @@
 //! pooled keep-alive connection (measured against HTTP/2 and others in docs/architecture.md),
 //! authenticated both ways with a key derived from the server secret.
 //!
-//! The channel is plain TCP: the cluster network must be private (docs/cluster.md). The MACs
-//! keep nodes with another secret out and make forged calls and answers useless, but they do
-//! not hide tokens' session ids or a user's external id from someone who can read the network.
+//! With `--cluster-tls-cert/-key/-ca` the connections are mutual TLS (tls.rs): both ends
+//! present a certificate of the cluster CA and the caller checks the owner's against the host
+//! it advertises; the MACs stay on top. Without them the channel is plain TCP and the cluster
+//! network must be private (docs/cluster.md): the MACs keep nodes with another secret out and
+//! make forged calls and answers useless, but they do not hide tokens' session ids or a user's
+//! external id from someone who can read the network.
 
 pub mod auth;
 pub mod client;
 pub mod server;
+pub mod tls;
 
 use commonrock_actors::owner::{OwnerCall, OwnerError, OwnerReply};
 use serde::{Deserialize, Serialize};

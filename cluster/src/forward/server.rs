@@ -1,10 +1,12 @@
 //! The receiving side: the cluster listener. It answers only authenticated owner calls, as
 //! owner or with "not owner at my epoch"; it never forwards again. It is never served on the
-//! public or admin listener.
+//! public or admin listener. With cluster TLS it speaks only TLS and requires a client
+//! certificate of the cluster CA before any HTTP is read.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use commonrock_actors::owner::{OwnerError, REQUEST_ID};
@@ -13,11 +15,17 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::auth::{ClusterKey, MAX_SKEW_MS};
+use super::tls::{tls_error, Throttle};
 use super::{wall_ms, Answer, Envelope, MAC_HEADER, MAX_BODY, OWNER_PATH};
+
+/// How long a connecting peer may take over its TLS handshake: a silent client must not hold
+/// a task and a socket for ever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn plain(status: http::StatusCode, text: &'static str) -> http::Response<Full<Bytes>> {
     let mut r = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
@@ -85,13 +93,16 @@ async fn handle(
 }
 
 /// Serves owner calls on `listener` until `stop` turns true; connections in progress finish
-/// their current call.
+/// their current call. With `tls` (`ClusterTls::server`) every connection is a mutual-TLS one.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     key: ClusterKey,
+    tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let handshake_log = Arc::new(Throttle::new(Duration::from_secs(10)));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -108,24 +119,59 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let engine = engine.clone();
         let key = key.clone();
-        let mut stop = stop.clone();
+        let stop = stop.clone();
+        let Some(acceptor) = acceptor.clone() else {
+            tokio::spawn(serve_connection(stream, engine, key, peer, stop));
+            continue;
+        };
+        let handshake_log = handshake_log.clone();
+        // The handshake runs in the connection's task so a slow peer never delays the others.
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(engine.clone(), key.clone(), peer, req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "cluster connection ended");
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve_connection(tls, engine, key, peer, stop).await,
+                Ok(Err(e)) => {
+                    // A TLS error is a peer (or a stray client) without a certificate of the
+                    // cluster CA; a bare I/O error is a peer that went away mid-handshake.
+                    match tls_error(&e) {
+                        Some(t) if handshake_log.allow() => tracing::error!(
+                            %peer,
+                            error = %t,
+                            "refused a cluster connection at the TLS handshake: every node needs a certificate (--cluster-tls-cert) signed by the same --cluster-tls-ca"
+                        ),
+                        Some(_) => {}
+                        None => tracing::debug!(%peer, error = %e, "cluster TLS handshake ended"),
                     }
                 }
-                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+                Err(_) => tracing::debug!(%peer, "cluster TLS handshake timed out"),
             }
         });
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection, plain or TLS.
+async fn serve_connection<I>(
+    io: I,
+    engine: Arc<Engine>,
+    key: ClusterKey,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(engine.clone(), key.clone(), peer, req));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "cluster connection ended");
+            }
+        }
+        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }

@@ -33,6 +33,13 @@ use routes::{Resolved, Target};
 const MAX_BODY: usize = 256 * 1024;
 /// Everything else is small JSON.
 const MAX_SMALL_BODY: usize = 64 * 1024;
+/// Longest request target (path and query) answered: beyond it 414 `uri_too_long`.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Header budget of a request: more lines or bytes answer 431
+/// `request_header_fields_too_large` with the JSON body. hyper's own caps sit above these
+/// (`http::conn`), so only heads past those get hyper's bare answer.
+pub const MAX_HEADER_LINES: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// An oversized body up to this size is still read (and dropped) before the 413 goes out: a
 /// server that answers and closes while the client is still writing makes the client see a
 /// broken pipe or a reset instead of the JSON error. Beyond it, refusing at once is cheaper.
@@ -79,6 +86,8 @@ pub struct AppState {
     pub sql: Option<Arc<commonrock_actors::sql::SqlEngine>>,
     /// This node's view of the cluster (a cluster of one on the embedded store).
     pub membership: Arc<commonrock_cluster::Membership>,
+    /// How long a request body may take to arrive in full (`--http-body-timeout-ms`).
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -138,6 +147,22 @@ fn request_id(headers: &HeaderMap) -> String {
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(new_request_id)
+}
+
+/// The head's size budget, checked before routing so that even an oversized request gets the
+/// JSON error body and a request id.
+fn check_head(path: &str, query: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+    if path.len() + query.len() + 1 > MAX_URI_BYTES {
+        return Err(ApiError::code(Code::UriTooLong));
+    }
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADER_LINES || bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::code(Code::HeaderFieldsTooLarge));
+    }
+    Ok(())
 }
 
 /// A random per-process prefix and a counter under a keyed permutation: unique across nodes and
@@ -203,7 +228,9 @@ where
     let started = Instant::now();
     let rid = request_id(&headers);
     let ip = caller_ip(peer, &headers, &state.trusted_proxies);
-    let resolved = routes::resolve(&method, &path).and_then(|r| {
+    let resolved = check_head(&path, &query, &headers)
+        .and_then(|()| routes::resolve(&method, &path))
+        .and_then(|r| {
         if surface.serves(&r.target) {
             Ok(r)
         } else {
@@ -275,11 +302,14 @@ where
     if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return (ApiError::code(Code::PayloadTooLarge).into(), None);
     }
-    let body = match read_body(body, limit).await {
-        Ok(Some(b)) => b,
-        Ok(None) => return (ApiError::code(Code::PayloadTooLarge).into(), None),
+    let body = match tokio::time::timeout(state.body_timeout, read_body(body, limit)).await {
+        Ok(Ok(Some(b))) => b,
+        Ok(Ok(None)) => return (ApiError::code(Code::PayloadTooLarge).into(), None),
+        // A body announced and never sent in full must not hold the request (and its
+        // connection) forever.
+        Err(_elapsed) => return (ApiError::code(Code::RequestTimeout).into(), None),
         // The client went away or sent a broken chunked body: a client error, not ours.
-        Err(_) => {
+        Ok(Err(_)) => {
             return (
                 ApiError::validation(vec![crate::http::validation::Issue::missing(vec![
                     serde_json::json!("body"),

@@ -37,6 +37,9 @@ pub enum Code {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    UriTooLong,
+    HeaderFieldsTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
     AlreadyExists,
     Unauthorized,
@@ -70,6 +73,9 @@ impl Code {
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::PayloadTooLarge => "payload_too_large",
+            Code::UriTooLong => "uri_too_long",
+            Code::HeaderFieldsTooLarge => "request_header_fields_too_large",
+            Code::RequestTimeout => "request_timeout",
             Code::UnsupportedMediaType => "unsupported_media_type",
             Code::AlreadyExists => "already_exists",
             Code::Unauthorized => "unauthorized",
@@ -104,6 +110,9 @@ impl Code {
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::UriTooLong => StatusCode::URI_TOO_LONG,
+            Code::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Code::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::AlreadyExists => StatusCode::CONFLICT,
             Code::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,6 +145,9 @@ impl Code {
             Code::NotFound => "Not found",
             Code::MethodNotAllowed => "Method not allowed",
             Code::PayloadTooLarge => "Payload too large",
+            Code::UriTooLong => "URI too long",
+            Code::HeaderFieldsTooLarge => "Request header fields too large",
+            Code::RequestTimeout => "Request body not received in time",
             Code::UnsupportedMediaType => "Content-Type must be application/json",
             Code::AlreadyExists => "Already exists",
             Code::Unauthorized => "Unauthorized",
@@ -144,7 +156,7 @@ impl Code {
         }
     }
 
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 31] = [
         Code::InvalidCredentials,
         Code::TotpRequired,
         Code::InvalidTotp,
@@ -168,6 +180,9 @@ impl Code {
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::PayloadTooLarge,
+        Code::UriTooLong,
+        Code::HeaderFieldsTooLarge,
+        Code::RequestTimeout,
         Code::UnsupportedMediaType,
         Code::AlreadyExists,
         Code::Unauthorized,

@@ -2,6 +2,7 @@
 //! with the security headers, caller-IP extraction, CORS, and body validation.
 
 pub mod client_ip;
+pub mod conn;
 pub mod errors;
 pub mod validation;
 
