@@ -187,6 +187,28 @@ pub struct ServeArgs {
     /// health-check interval or two to stop routing here).
     #[arg(long, env = "COMMONROCK_SHUTDOWN_DELAY_MS")]
     pub shutdown_delay_ms: Option<u64>,
+    /// Time from a request's first byte until its head (request line and headers) is complete,
+    /// in milliseconds; a slower client is disconnected [default: 10000].
+    #[arg(long, env = "COMMONROCK_HTTP_HEADER_TIMEOUT_MS")]
+    pub http_header_timeout_ms: Option<u64>,
+    /// Time a request body may take to arrive in full, in milliseconds; then 408
+    /// `request_timeout` [default: 30000].
+    #[arg(long, env = "COMMONROCK_HTTP_BODY_TIMEOUT_MS")]
+    pub http_body_timeout_ms: Option<u64>,
+    /// An idle keep-alive connection is closed after this many milliseconds; keep it above the
+    /// load balancer's upstream keep-alive (nginx: 60 s) so the balancer closes first
+    /// [default: 75000].
+    #[arg(long, env = "COMMONROCK_HTTP_IDLE_TIMEOUT_MS")]
+    pub http_idle_timeout_ms: Option<u64>,
+    /// Open connections per listener; at the limit the longest-idle connection is closed to
+    /// make room. Capped below the open-files limit, which the node raises to its hard limit
+    /// at start [default: 10000].
+    #[arg(long, env = "COMMONROCK_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// One `info` line per request (request id, method, route template, status, time); `off`
+    /// leaves only the metrics [default: on].
+    #[arg(long, env = "COMMONROCK_ACCESS_LOG", value_parser = clap::builder::BoolishValueParser::new())]
+    pub access_log: Option<bool>,
     /// Enables fault-injection admin routes. For tests only; never in production.
     // Boolish: the variable is set as `=1` (or yes/on/true); clap's default bool parser
     // accepts only true/false and refused to start the node on `=1`.
@@ -233,6 +255,11 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     shutdown_delay_ms: Option<u64>,
     sql_max_rows: Option<u32>,
+    http_header_timeout_ms: Option<u64>,
+    http_body_timeout_ms: Option<u64>,
+    http_idle_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    access_log: Option<bool>,
 }
 
 /// The validated settings a node runs with.
@@ -264,6 +291,11 @@ pub struct Config {
     pub store_timeout: Duration,
     pub log_format: LogFormat,
     pub shutdown_delay: Duration,
+    pub http_header_timeout: Duration,
+    pub http_body_timeout: Duration,
+    pub http_idle_timeout: Duration,
+    pub max_connections: usize,
+    pub access_log: bool,
     pub fault_injection: bool,
     /// `COMMONROCK_ADMIN_TOKEN`: the bootstrap admin token (kept only to hash it at start).
     pub admin_token: Option<String>,
@@ -461,6 +493,26 @@ impl Config {
                     .or(file.shutdown_delay_ms)
                     .unwrap_or(1000),
             ),
+            http_header_timeout: Duration::from_millis(
+                args.http_header_timeout_ms
+                    .or(file.http_header_timeout_ms)
+                    .unwrap_or(10_000),
+            ),
+            http_body_timeout: Duration::from_millis(
+                args.http_body_timeout_ms
+                    .or(file.http_body_timeout_ms)
+                    .unwrap_or(30_000),
+            ),
+            http_idle_timeout: Duration::from_millis(
+                args.http_idle_timeout_ms
+                    .or(file.http_idle_timeout_ms)
+                    .unwrap_or(75_000),
+            ),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(10_000),
+            access_log: args.access_log.or(file.access_log).unwrap_or(true),
             fault_injection: args.fault_injection,
             admin_token,
             sql_max_rows,
@@ -504,6 +556,21 @@ impl Config {
             return Err(invalid(
                 "--advertise",
                 "required when --cluster-listen is a wildcard address: give the host:port peers dial",
+            ));
+        }
+        for (name, value) in [
+            ("--http-header-timeout-ms", self.http_header_timeout),
+            ("--http-body-timeout-ms", self.http_body_timeout),
+            ("--http-idle-timeout-ms", self.http_idle_timeout),
+        ] {
+            if value < Duration::from_millis(100) || value > Duration::from_secs(3600) {
+                return Err(invalid(name, "must be between 100 and 3600000"));
+            }
+        }
+        if !(16..=1_000_000).contains(&self.max_connections) {
+            return Err(invalid(
+                "--max-connections",
+                "must be between 16 and 1000000",
             ));
         }
         if self.shutdown_delay > Duration::from_secs(300) {

@@ -29,7 +29,8 @@ use warp::Filter;
 
 use crate::api::{self, AppState, Surface};
 use crate::config::{Config, StoreKind};
-use crate::metrics::HttpMetrics;
+use crate::http::conn::{self, ConnConfig, Peer};
+use crate::metrics::{ConnMetrics, HttpMetrics};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -205,6 +206,13 @@ async fn cluster_parts(
 /// sharing the secret file accepts every other node's cursors).
 const SQL_CURSOR_KEY_CONTEXT: &[u8] = b"commonrock/sql-cursor-key/v1";
 
+/// hyper's read buffer and header-line cap: only heads beyond these get hyper's bare 431 and a
+/// closed connection; the request path answers smaller violations of its tighter budgets
+/// (`api::MAX_URI_BYTES`, `api::MAX_HEADER_BYTES`, `api::MAX_HEADER_LINES`) with JSON. Small
+/// enough that a flood of unterminated heads costs little memory (64 KiB per connection).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+const MAX_HEAD_LINES: usize = 256;
+
 /// The simple DB's engine on the node's row store.
 fn start_sql(
     config: &Config,
@@ -235,6 +243,8 @@ fn serve(
     state: Arc<AppState>,
     surface: Surface,
     listener: TcpListener,
+    limits: ConnConfig,
+    metrics: ConnMetrics,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     // `warp::query::raw()` rejects a request without a query string: fall back to "".
@@ -245,14 +255,14 @@ fn serve(
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(warp::ext::optional::<Peer>())
         .and(warp::body::stream())
         .then(
             move |method,
                   path: warp::path::FullPath,
                   query: String,
                   headers,
-                  remote: Option<SocketAddr>,
+                  peer: Option<Peer>,
                   body| {
                 let state = state.clone();
                 async move {
@@ -261,23 +271,41 @@ fn serve(
                         path: path.as_str().to_string(),
                         query,
                         headers,
-                        peer: remote.map(|a| a.ip()),
+                        peer: peer.map(|p| p.0.ip()),
                     };
                     api::handle(state, surface, head, body).await
                 }
             },
         )
         .map(|r: http::Response<Bytes>| r);
-    let mut stop = stop;
-    let signal = async move {
-        let _ = stop.wait_for(|s| *s).await;
+    let label = match surface {
+        Surface::Admin => "admin",
+        Surface::Main | Surface::All => "main",
     };
-    tokio::spawn(
-        warp::serve(filter)
-            .incoming(listener)
-            .graceful(signal)
-            .run(),
-    )
+    tokio::spawn(conn::serve(listener, filter, limits, metrics, label, stop))
+}
+
+/// Raises the soft open-files limit to the hard one (as servers do) and returns the connection
+/// limit per listener that leaves room for the store, the cluster channel and files.
+fn connection_limit(configured: usize, listeners: usize) -> usize {
+    const RESERVED: u64 = 256;
+    let soft = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-files limit");
+            return configured;
+        }
+    };
+    let room = (soft.saturating_sub(RESERVED) / listeners.max(1) as u64).max(16);
+    let limit = configured.min(usize::try_from(room).unwrap_or(usize::MAX));
+    if limit < configured {
+        tracing::warn!(
+            open_files = soft,
+            max_connections = limit,
+            "the open-files limit caps --max-connections; raise `ulimit -n` to allow more"
+        );
+    }
+    limit
 }
 
 /// Runs a node until `shutdown` resolves, then stops in order: not ready (for
@@ -303,6 +331,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let engine_metrics =
         EngineMetrics::new(&registry).map_err(|e| StartError::Engine(e.to_string()))?;
+    let conn_metrics = ConnMetrics::new(&registry)
+        .map_err(|e| StartError::Engine(format!("cannot register metrics: {e}")))?;
     let http_metrics =
         HttpMetrics::new(&registry).map_err(|e| StartError::Engine(e.to_string()))?;
     let listener = bind(config.listen).await?;
@@ -367,7 +397,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         bootstrap_admin_hash: config.admin_token.as_ref().map(|t| sha256(t.as_bytes())),
         admin_cidrs: config.admin_cidrs.clone(),
         fault_injection: config.fault_injection,
-        body_timeout: std::time::Duration::from_secs(30),
+        body_timeout: config.http_body_timeout,
+        access_log: config.access_log,
         ready: false.into(),
         openapi_json: Bytes::from(crate::openapi::document()),
         sql,
@@ -416,14 +447,33 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(l) => (Surface::Main, l.local_addr().ok()),
         None => (Surface::All, None),
     };
+    let limits = ConnConfig {
+        max_connections: connection_limit(
+            config.max_connections,
+            1 + usize::from(admin_listener.is_some()),
+        ),
+        header_timeout: config.http_header_timeout,
+        idle_timeout: config.http_idle_timeout,
+        max_head_bytes: MAX_HEAD_BYTES,
+        max_headers: MAX_HEAD_LINES,
+    };
     let mut servers = vec![serve(
         state.clone(),
         main_surface,
         listener,
+        limits.clone(),
+        conn_metrics.clone(),
         stop_rx.clone(),
     )];
     if let Some(l) = admin_listener {
-        servers.push(serve(state.clone(), Surface::Admin, l, stop_rx.clone()));
+        servers.push(serve(
+            state.clone(),
+            Surface::Admin,
+            l,
+            limits,
+            conn_metrics,
+            stop_rx.clone(),
+        ));
     }
     let ticker = {
         let engine = engine.clone();

@@ -88,6 +88,8 @@ pub struct AppState {
     pub membership: Arc<commonrock_cluster::Membership>,
     /// How long a request body may take to arrive in full (`--http-body-timeout-ms`).
     pub body_timeout: std::time::Duration,
+    /// One `info` line per request (`--access-log`).
+    pub access_log: bool,
 }
 
 impl AppState {
@@ -231,12 +233,12 @@ where
     let resolved = check_head(&path, &query, &headers)
         .and_then(|()| routes::resolve(&method, &path))
         .and_then(|r| {
-        if surface.serves(&r.target) {
-            Ok(r)
-        } else {
-            Err(ApiError::code(Code::NotFound))
-        }
-    });
+            if surface.serves(&r.target) {
+                Ok(r)
+            } else {
+                Err(ApiError::code(Code::NotFound))
+            }
+        });
     let (template, answer, cors_origin) = match resolved {
         Err(e) => ("unmatched", Answer::from(e), None),
         Ok(resolved) => {
@@ -263,16 +265,18 @@ where
     let status = answer.status;
     let response = finish(answer, &rid, cors_origin.as_deref());
     state.metrics.observe(template, status, started.elapsed());
-    // One line per request is an access log: at DEBUG, because writing it costs more than
-    // answering an introspection (metrics carry the counts at every level).
-    tracing::debug!(
-        request_id = %rid,
-        method = %method,
-        route = template,
-        status = status.as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    // The access log: one line per request unless turned off (`--access-log off`): writing it
+    // costs more than answering an introspection, and metrics carry the counts either way.
+    if state.access_log {
+        tracing::info!(
+            request_id = %rid,
+            method = %method,
+            route = template,
+            status = status.as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
     response
 }
 

@@ -24,7 +24,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -69,6 +69,8 @@ struct ConnState {
     head_started: AtomicU64,
     /// Asks the connection to close (shed, or the listener stops).
     close: Notify,
+    /// Already chosen to be shed: not counted, not chosen again.
+    shed: AtomicBool,
 }
 
 impl ConnState {
@@ -96,21 +98,25 @@ impl Listener {
     /// half-sent head) to close. False when every connection is busy with a request.
     fn make_room(&self) -> bool {
         let conns = self.lock();
+        // The scans below run only at the limit, not on every accept.
         if conns.len() < self.config.max_connections {
             return true;
         }
-        let victim = conns
-            .values()
+        let live = || conns.values().filter(|c| !c.shed.load(Ordering::Relaxed));
+        if live().count() < self.config.max_connections {
+            return true;
+        }
+        let victim = live()
             .filter(|c| c.idle())
             .min_by_key(|c| c.last_activity.load(Ordering::Relaxed))
             .or_else(|| {
-                conns
-                    .values()
+                live()
                     .filter(|c| c.head_started.load(Ordering::Relaxed) != 0)
                     .min_by_key(|c| c.head_started.load(Ordering::Relaxed))
             });
         match victim {
             Some(v) => {
+                v.shed.store(true, Ordering::Relaxed);
                 v.close.notify_one();
                 self.metrics.shed.with_label_values(&[self.label]).inc();
                 true
@@ -181,6 +187,7 @@ pub async fn serve<F>(
             last_activity: AtomicU64::new(millis(shared.epoch)),
             head_started: AtomicU64::new(0),
             close: Notify::new(),
+            shed: AtomicBool::new(false),
         });
         shared.lock().insert(id, state.clone());
         shared.metrics.open.with_label_values(&[label]).inc();
@@ -245,10 +252,18 @@ async fn run_connection<S>(
         tokio::select! {
             r = conn.as_mut() => break r,
             _ = state.close.notified(), if !closing => {
+                // Idle (or never used): nothing to finish, close now. hyper's graceful
+                // shutdown would wait for a first byte on a connection that sent none.
+                if state.idle() {
+                    return;
+                }
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
             _ = stop.wait_for(|s| *s), if !closing => {
+                if state.idle() {
+                    return;
+                }
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
@@ -261,9 +276,8 @@ async fn run_connection<S>(
                     return;
                 }
                 let quiet = now.saturating_sub(state.last_activity.load(Ordering::Acquire));
-                if !closing && state.idle() && quiet > config.idle_timeout.as_millis() as u64 {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
+                if state.idle() && quiet > config.idle_timeout.as_millis() as u64 {
+                    return;
                 }
             }
         }
