@@ -10,35 +10,67 @@ use commonrock_actors::ratelimit::LimitCheck;
 use commonrock_actors::tenant::{KeyEntry, ProjectView};
 use http::StatusCode;
 use serde::Serialize;
+use std::borrow::Cow;
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
 
 use super::AppState;
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
+use crate::openapi::JsonBody;
 
 pub const MAX_BATCH: usize = 1000;
 const MAX_TOKEN_CHARS: usize = 4096;
 
-/// The hot path's typed parse: borrows the tokens from the body instead of building a JSON
-/// tree and copying each string. Only bodies that pass every check of the validating path use
-/// it, so both paths accept exactly the same requests.
-#[derive(serde::Deserialize)]
-struct FastSingle<'a> {
+const MAX_SCOPES: usize = 100;
+const MAX_SCOPE_CHARS: usize = 256;
+
+/// The introspection body. The hot path deserialises it straight from the bytes, borrowing the
+/// token instead of building a JSON tree; a body that does not deserialise, or breaks a limit,
+/// is read again through `Fields` for the seed's 422 answer, into the same type.
+#[derive(serde::Deserialize, ToSchema)]
+pub struct IntrospectBody<'a> {
+    /// The access token; absent, unknown, expired or revoked → `{"active":false}`.
     #[serde(borrow, default)]
-    token: Option<std::borrow::Cow<'a, str>>,
+    #[schema(value_type = Option<String>, max_length = 4096)]
+    pub token: Option<Cow<'a, str>>,
+    /// Accepted for forward compatibility; unused.
     #[serde(borrow, default)]
-    required_scopes: Option<Vec<std::borrow::Cow<'a, str>>>,
+    #[schema(schema_with = scopes_schema)]
+    pub required_scopes: Option<Vec<Cow<'a, str>>>,
 }
 
-impl FastSingle<'_> {
+fn scopes_schema() -> Array {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(MAX_SCOPE_CHARS)),
+        )
+        .max_items(Some(MAX_SCOPES))
+        .build()
+}
+
+impl IntrospectBody<'_> {
     fn is_valid(&self) -> bool {
         self.token
             .as_ref()
             .is_none_or(|t| t.chars().count() <= MAX_TOKEN_CHARS)
-            && self
-                .required_scopes
-                .as_ref()
-                .is_none_or(|s| s.len() <= 100 && s.iter().all(|x| x.chars().count() <= 256))
+            && self.required_scopes.as_ref().is_none_or(|s| {
+                s.len() <= MAX_SCOPES && s.iter().all(|x| x.chars().count() <= MAX_SCOPE_CHARS)
+            })
+    }
+}
+
+impl JsonBody for IntrospectBody<'static> {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let token = f.opt_string("token", MAX_TOKEN_CHARS);
+        let scopes = f.string_list("required_scopes", false, MAX_SCOPES, MAX_SCOPE_CHARS);
+        Some(IntrospectBody {
+            token: token.map(Cow::Owned),
+            required_scopes: scopes.map(|s| s.into_iter().map(Cow::Owned).collect()),
+        })
     }
 }
 
@@ -51,19 +83,41 @@ fn is_object(body: &[u8]) -> bool {
         .is_some_and(|b| *b == b'{')
 }
 
-#[derive(serde::Deserialize)]
-struct FastBatch<'a> {
+/// The batch body: up to 1000 tokens, answered in the same order.
+#[derive(serde::Deserialize, ToSchema)]
+pub struct BatchBody<'a> {
     #[serde(borrow)]
-    tokens: Vec<std::borrow::Cow<'a, str>>,
+    #[schema(schema_with = tokens_schema)]
+    pub tokens: Vec<Cow<'a, str>>,
 }
 
-impl FastBatch<'_> {
+fn tokens_schema() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(MAX_TOKEN_CHARS)),
+        )
+        .max_items(Some(MAX_BATCH))
+        .build()
+}
+
+impl BatchBody<'_> {
     fn is_valid(&self) -> bool {
         self.tokens.len() <= MAX_BATCH
             && self
                 .tokens
                 .iter()
                 .all(|t| t.chars().count() <= MAX_TOKEN_CHARS)
+    }
+}
+
+impl JsonBody for BatchBody<'static> {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let tokens = f.string_list("tokens", true, MAX_BATCH, MAX_TOKEN_CHARS);
+        Some(BatchBody {
+            tokens: tokens?.into_iter().map(Cow::Owned).collect(),
+        })
     }
 }
 
@@ -129,19 +183,6 @@ pub async fn authenticate_key(
     Ok(entry)
 }
 
-#[derive(ToSchema)]
-pub struct IntrospectBody {
-    pub token: Option<String>,
-    /// Accepted for forward compatibility; unused.
-    pub required_scopes: Option<Vec<String>>,
-}
-
-#[derive(ToSchema)]
-pub struct BatchBody {
-    #[schema(max_items = 1000)]
-    pub tokens: Vec<String>,
-}
-
 /// The single answer: every field when active, `{"active":false}` and nothing else otherwise.
 #[derive(Serialize, ToSchema)]
 pub struct IntrospectionResult {
@@ -199,28 +240,20 @@ pub async fn handle(
 /// `POST /{slug}/v1/sessions/introspect`
 #[utoipa::path(post, path = "/{slug}/v1/sessions/introspect", tag = "introspection",
     params(("slug" = String, Path)), request_body = IntrospectBody, security(("secret_key" = [])),
-    responses((status = 200, body = IntrospectionResult), (status = 401, description = "Invalid API key")))]
+    responses((status = 200, description = "`{\"active\":false}` alone for any token that is not active", body = IntrospectionResult,
+        headers(("Cache-Control" = String, description = "`no-store`")))))]
 pub async fn introspect(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     req.check_content_type()?;
-    if let Some(fast) = is_object(&req.body)
-        .then(|| serde_json::from_slice::<FastSingle<'_>>(&req.body).ok())
+    let fast = is_object(&req.body)
+        .then(|| serde_json::from_slice::<IntrospectBody<'_>>(&req.body).ok())
         .flatten()
-    {
-        if fast.is_valid() {
-            let active = match fast.token {
-                Some(t) => state.engine.introspect(project, &t).await?,
-                None => None,
-            };
-            return Ok(Answer::json(StatusCode::OK, &IntrospectionResult::of(active))?.no_store());
-        }
-    }
+        .filter(IntrospectBody::is_valid);
     // Anything the typed parse refuses takes the validating path, which names every problem.
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let token = f.opt_string("token", MAX_TOKEN_CHARS);
-    f.string_list("required_scopes", false, 100, 256);
-    f.finish()?;
-    let active = match token {
+    let body = match fast {
+        Some(body) => body,
+        None => IntrospectBody::parse(req)?,
+    };
+    let active = match body.token {
         Some(t) => state.engine.introspect(project, &t).await?,
         None => None,
     };
@@ -230,32 +263,21 @@ pub async fn introspect(state: &AppState, req: &Request, project: &ProjectView) 
 /// `POST /{slug}/v1/sessions/introspect/batch`: up to 1000 tokens, answers in request order.
 #[utoipa::path(post, path = "/{slug}/v1/sessions/introspect/batch", tag = "introspection",
     params(("slug" = String, Path)), request_body = BatchBody, security(("secret_key" = [])),
-    responses((status = 200, body = BatchResult), (status = 422, description = "More than 1000 tokens")))]
+    responses((status = 200, description = "One result per token, in request order", body = BatchResult,
+        headers(("Cache-Control" = String, description = "`no-store`")))))]
 pub async fn introspect_batch(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     req.check_content_type()?;
-    if let Some(fast) = is_object(&req.body)
-        .then(|| serde_json::from_slice::<FastBatch<'_>>(&req.body).ok())
+    let fast = is_object(&req.body)
+        .then(|| serde_json::from_slice::<BatchBody<'_>>(&req.body).ok())
         .flatten()
-    {
-        if fast.is_valid() {
-            let results = state
-                .engine
-                .introspect_batch(project, &fast.tokens)
-                .await?
-                .into_iter()
-                .map(IntrospectionResult::of)
-                .collect();
-            return Ok(Answer::json(StatusCode::OK, &BatchResult { results })?.no_store());
-        }
-    }
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let tokens = f.string_list("tokens", true, MAX_BATCH, MAX_TOKEN_CHARS);
-    f.finish()?;
-    let tokens = crate::http::validation::validated(tokens)?;
+        .filter(BatchBody::is_valid);
+    let body = match fast {
+        Some(body) => body,
+        None => BatchBody::parse(req)?,
+    };
     let results = state
         .engine
-        .introspect_batch(project, &tokens)
+        .introspect_batch(project, &body.tokens)
         .await?
         .into_iter()
         .map(IntrospectionResult::of)

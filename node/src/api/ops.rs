@@ -7,25 +7,68 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
 use prometheus::Encoder;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use crate::http::{Answer, ApiError, Code, Handled};
+use crate::openapi::CodedError;
 
-pub fn healthz() -> Answer {
-    Answer::json(StatusCode::OK, &json!({"status": "ok"})).unwrap_or_else(Answer::from)
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
-/// Green when the node accepts traffic and its store answers.
+/// `GET /healthz`: the process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub fn healthz() -> Answer {
+    Answer::json(StatusCode::OK, &Health { status: "ok" }).unwrap_or_else(Answer::from)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    store: StoreState,
+    ring: RingState,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoreState {
+    /// `embedded` or `scylla`.
+    kind: &'static str,
+    reachable: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RingState {
+    joined: bool,
+    epoch: u64,
+}
+
+/// `GET /readyz`: green when the node accepts traffic, its store answers and it has joined the
+/// ring.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready (starting, shutting down, store unreachable or not joined)", body = Readiness)))]
 pub async fn readyz(state: &Arc<AppState>) -> Answer {
     let store = state.engine.store_kind();
     let store_ok = state.engine.ping_store().await.is_ok();
     let ready = state.is_ready() && store_ok;
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "store": {"kind": store, "reachable": store_ok},
-        "ring": {"joined": state.membership.joined(), "epoch": state.membership.epoch()},
-    });
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        store: StoreState {
+            kind: store,
+            reachable: store_ok,
+        },
+        ring: RingState {
+            joined: state.membership.joined(),
+            epoch: state.membership.epoch(),
+        },
+    };
     let status = if ready {
         StatusCode::OK
     } else {
@@ -34,6 +77,12 @@ pub async fn readyz(state: &Arc<AppState>) -> Answer {
     Answer::json(status, &body).unwrap_or_else(Answer::from)
 }
 
+/// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 403, description = "`ip_denied`: caller outside `--admin-cidrs`", body = CodedError),
+        (status = 404, description = "`not_found`: with `--admin-listen`, served on the admin listener only", body = CodedError)))]
 pub fn metrics(state: &AppState) -> Handled {
     let mut buf = Vec::new();
     prometheus::TextEncoder::new()
@@ -51,6 +100,9 @@ pub fn metrics(state: &AppState) -> Handled {
     ))
 }
 
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
 pub fn openapi(state: &AppState) -> Answer {
     Answer {
         status: StatusCode::OK,
@@ -60,12 +112,24 @@ pub fn openapi(state: &AppState) -> Answer {
     }
 }
 
+/// `GET /docs`: to `/docs/`, so the page's relative asset paths resolve.
+#[utoipa::path(get, path = "/docs", tag = "ops",
+    responses((status = 301, description = "To `/docs/`", headers(("Location" = String, description = "`/docs/`")))))]
 pub fn docs_redirect() -> Answer {
     Answer::empty(StatusCode::MOVED_PERMANENTLY)
         .with_header(http::header::LOCATION, HeaderValue::from_static("/docs/"))
 }
 
+/// `GET /docs/`
+#[utoipa::path(get, path = "/docs/", tag = "ops",
+    responses((status = 200, description = "The interactive reference page", content_type = "text/html", body = String)))]
+pub fn docs_index_doc() {}
+
 /// Swagger UI, embedded in the binary from a registry crate (no CDN, no download).
+#[utoipa::path(get, path = "/docs/{file}", tag = "ops", params(("file" = String, Path)),
+    responses(
+        (status = 200, description = "An asset of the page (HTML, CSS, JavaScript, PNG)", content_type = "application/octet-stream", body = String),
+        (status = 404, description = "`not_found`: no such asset", body = CodedError)))]
 pub fn docs(tail: &str) -> Answer {
     let config = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     match utoipa_swagger_ui::serve(tail, config) {

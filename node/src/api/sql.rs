@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use commonrock_actors::sql::{Caller, CursorMode, ExecuteRequest, SqlEngine};
+use commonrock_actors::sql::{Caller, CursorMode, ExecuteRequest, Page, SqlEngine, Warning};
 use commonrock_actors::tenant::ProjectView;
 use http::StatusCode;
 use serde::Serialize;
@@ -18,6 +18,7 @@ use super::public::{authenticate_client, session};
 use super::AppState;
 use crate::http::validation::{validated, Fields};
 use crate::http::{Answer, ApiError, Code, Handled, Request};
+use crate::openapi::{CodedError, ValidationError};
 
 /// The scope a public client needs.
 pub const SCOPE: &str = "sql:execute";
@@ -26,54 +27,126 @@ const MAX_CURSOR_CHARS: usize = 8192;
 
 /// The execute body (seed: SQLクエリ定義の実行). Unknown fields are ignored.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ExecuteBody {
     /// The query definition to run.
     pub query_definition_id: uuid::Uuid,
-    /// Named parameters (`:author_id` → `"author_id"`); `end_user_id` and `external_id` are
-    /// taken from the session on the public path, whatever is sent.
+    /// Named parameters (`:author_id` → `"author_id"`), typed as the definition says: a
+    /// missing, unknown or mistyped one is a 422 at `["body","params",name]`. `end_user_id`
+    /// and `external_id` are taken from the session on the public path, whatever is sent.
     #[schema(value_type = Option<Object>)]
-    pub params: Option<Map<String, Value>>,
-    /// 1..=SQL_MAX_ROWS (default 100).
-    #[schema(minimum = 1, maximum = 1000, default = 100)]
+    pub params: Map<String, Value>,
+    /// Rows per page, 1..=`SQL_MAX_ROWS` (1000 unless configured; default 100).
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page, in the same `cursor_mode`.
+    #[schema(max_length = 8192)]
     pub cursor: Option<String>,
-    /// `offset` (default) or `keyset`.
-    #[schema(example = "offset")]
-    pub cursor_mode: Option<String>,
+    #[schema(value_type = Option<Paging>)]
+    pub cursor_mode: Paging,
 }
 
-/// One warning of a definition, e.g. `order_by_missing`.
+/// `cursor_mode`: `offset` (default), the cursor is the next offset; `keyset`, opaque signed
+/// cursors that resume after the last row (the ORDER BY must end in a unique key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ToSchema)]
+#[schema(as = CursorMode, rename_all = "lowercase")]
+pub enum Paging {
+    Offset,
+    Keyset,
+}
+
+impl Paging {
+    /// The names the body accepts, in the order of the schema's enum.
+    const NAMES: [&'static str; 2] = ["offset", "keyset"];
+
+    fn of(name: &str) -> Self {
+        if name == Self::NAMES[1] {
+            Paging::Keyset
+        } else {
+            Paging::Offset
+        }
+    }
+}
+
+impl From<Paging> for CursorMode {
+    fn from(p: Paging) -> Self {
+        match p {
+            Paging::Offset => CursorMode::Offset,
+            Paging::Keyset => CursorMode::Keyset,
+        }
+    }
+}
+
+impl ExecuteBody {
+    /// Like `JsonBody::read`, with the node's `SQL_MAX_ROWS` as the largest `limit`.
+    pub fn read_with(f: &mut Fields<'_>, max_rows: u32) -> Option<Self> {
+        let id = f.uuid("query_definition_id");
+        let params = f.opt_object("params");
+        let limit = f.opt_int("limit", 1, i64::from(max_rows));
+        let cursor = f.opt_string("cursor", MAX_CURSOR_CHARS);
+        let mode = f.opt_enum("cursor_mode", &Paging::NAMES);
+        Some(ExecuteBody {
+            query_definition_id: id?,
+            params: params?,
+            limit: limit.and_then(|n| u32::try_from(n).ok()),
+            cursor,
+            cursor_mode: mode.map_or(Paging::Offset, Paging::of),
+        })
+    }
+}
+
+/// One warning, e.g. `order_by_missing`.
 #[derive(Serialize, ToSchema)]
 pub struct SqlWarning {
     pub code: String,
     pub message: String,
 }
 
+impl From<Warning> for SqlWarning {
+    fn from(w: Warning) -> Self {
+        SqlWarning {
+            code: w.code,
+            message: w.message,
+        }
+    }
+}
+
 /// A page of rows; DML answers `rows: []` and `affected_rows`. `next_cursor` is absent on the
 /// last page; `warnings` is always present.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
 pub struct ExecuteResult {
+    /// One object per row, keyed by output column.
     #[schema(value_type = Vec<Object>)]
     pub rows: Vec<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     pub warnings: Vec<SqlWarning>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub affected_rows: Option<u64>,
+}
+
+impl From<Page> for ExecuteResult {
+    fn from(p: Page) -> Self {
+        ExecuteResult {
+            rows: p.rows,
+            next_cursor: p.next_cursor,
+            warnings: p.warnings.into_iter().map(SqlWarning::from).collect(),
+            affected_rows: p.affected_rows,
+        }
+    }
 }
 
 /// `POST /{slug}/v1/public/sql/execute`
 #[utoipa::path(post, path = "/{slug}/v1/public/sql/execute", tag = "sql",
     params(("slug" = String, Path)), request_body = ExecuteBody,
-    security(("public_client" = [], "bearer" = [])),
+    security(("client_id" = [], "client_key" = [], "client_origin" = [], "end_user" = [])),
     responses(
-        (status = 200, body = ExecuteResult),
-        (status = 400, description = "invalid_cursor"),
-        (status = 401, description = "Invalid credentials / Invalid session"),
-        (status = 403, description = "client_scope_denied: no sql:execute scope, or the definition is not public"),
-        (status = 404, description = "sql_template_not_found"),
-        (status = 422, description = "Invalid body, limit or params")))]
+        (status = 200, description = "A page of rows, or the DML's affected rows", body = ExecuteResult),
+        (status = 400, description = "`invalid_cursor`: tampered, of another definition or mode, or keyset paging without a unique ORDER BY; `invalid_sql`: the definition no longer fits the tables", body = CodedError),
+        (status = 403, description = "`client_scope_denied`: the definition is not registered `public`; `sql_quota_exceeded`: a row quota or read cap is reached", body = CodedError),
+        (status = 404, description = "`sql_template_not_found`: no such definition in this project", body = CodedError),
+        (status = 409, description = "`already_exists`: an INSERT or UPDATE hit a taken primary key or UNIQUE value", body = CodedError),
+        (status = 422, description = "A parameter is missing, unknown or mistyped (`[\"body\",\"params\",name]`), or `limit` is out of range", body = ValidationError),
+        (status = 503, description = "`service_unavailable`: the statement passed its 5 s deadline or the SQL pool is full", body = CodedError)))]
 pub fn execute_public_doc() {}
 
 /// `POST /{slug}/v1/sql/execute`
@@ -81,11 +154,13 @@ pub fn execute_public_doc() {}
     params(("slug" = String, Path)), request_body = ExecuteBody,
     security(("secret_key" = [])),
     responses(
-        (status = 200, body = ExecuteResult),
-        (status = 400, description = "invalid_cursor"),
-        (status = 401, description = "missing_api_key / invalid_api_key"),
-        (status = 404, description = "sql_template_not_found"),
-        (status = 422, description = "Invalid body, limit or params")))]
+        (status = 200, description = "A page of rows, or the DML's affected rows", body = ExecuteResult),
+        (status = 400, description = "`invalid_cursor`: tampered, of another definition or mode, or keyset paging without a unique ORDER BY; `invalid_sql`: the definition no longer fits the tables", body = CodedError),
+        (status = 403, description = "`sql_quota_exceeded`: a row quota or read cap is reached", body = CodedError),
+        (status = 404, description = "`sql_template_not_found`: no such definition in this project", body = CodedError),
+        (status = 409, description = "`already_exists`: an INSERT or UPDATE hit a taken primary key or UNIQUE value", body = CodedError),
+        (status = 422, description = "A parameter is missing, unknown or mistyped (`[\"body\",\"params\",name]`), or `limit` is out of range", body = ValidationError),
+        (status = 503, description = "`service_unavailable`: the statement passed its 5 s deadline or the SQL pool is full", body = CodedError)))]
 pub fn execute_secret_doc() {}
 
 /// The engine, or 503 while this node's store has no row storage.
@@ -96,35 +171,6 @@ pub fn engine(state: &AppState) -> Result<&Arc<SqlEngine>, ApiError> {
             "answering 503"
         );
         ApiError::code(Code::ServiceUnavailable)
-    })
-}
-
-struct Body {
-    id: uuid::Uuid,
-    request: ExecuteRequest,
-}
-
-fn parse_body(req: &Request, max_rows: u32) -> Result<Body, ApiError> {
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let id = f.uuid("query_definition_id");
-    let params = f.opt_object("params");
-    let limit = f.opt_int("limit", 1, i64::from(max_rows));
-    let cursor = f.opt_string("cursor", MAX_CURSOR_CHARS);
-    let mode = f.opt_enum("cursor_mode", &["offset", "keyset"]);
-    f.finish()?;
-    Ok(Body {
-        id: validated(id)?,
-        request: ExecuteRequest {
-            params: validated(params)?,
-            caller: Caller::default(),
-            limit: limit.and_then(|n| u32::try_from(n).ok()),
-            cursor,
-            mode: match mode {
-                Some("keyset") => CursorMode::Keyset,
-                _ => CursorMode::Offset,
-            },
-        },
     })
 }
 
@@ -146,13 +192,27 @@ pub async fn execute(
         None
     };
     let sql = engine(state)?;
-    let Body { id, mut request } = parse_body(req, sql.config().max_rows)?;
+    let max_rows = sql.config().max_rows;
+    let value = req.json()?;
+    let mut f = Fields::of(&value)?;
+    let body = ExecuteBody::read_with(&mut f, max_rows);
+    f.finish()?;
+    let body = validated(body)?;
     let public_only = caller.is_some();
-    if let Some(caller) = caller {
-        request.caller = caller;
-    }
+    let request = ExecuteRequest {
+        params: body.params,
+        caller: caller.unwrap_or_default(),
+        limit: body.limit,
+        cursor: body.cursor,
+        mode: body.cursor_mode.into(),
+    };
     let page = sql
-        .execute_by_id(project.project.id, id, request, public_only)
+        .execute_by_id(
+            project.project.id,
+            body.query_definition_id,
+            request,
+            public_only,
+        )
         .await?;
-    Ok(Answer::json(StatusCode::OK, &page)?.no_store())
+    Ok(Answer::json(StatusCode::OK, &ExecuteResult::from(page))?.no_store())
 }

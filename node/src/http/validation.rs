@@ -121,6 +121,10 @@ fn char_offset(body: &[u8], line: usize, column: usize) -> usize {
 pub struct Fields<'a> {
     obj: &'a Map<String, Value>,
     issues: Vec<Issue>,
+    /// Every field name looked at, so a test can tie a body type's OpenAPI schema to what
+    /// its `read` accepts (`openapi::JsonBody`).
+    #[cfg(test)]
+    seen: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl<'a> Fields<'a> {
@@ -129,6 +133,8 @@ impl<'a> Fields<'a> {
             Value::Object(obj) => Ok(Fields {
                 obj,
                 issues: Vec::new(),
+                #[cfg(test)]
+                seen: Default::default(),
             }),
             _ => Err(ApiError::validation(vec![Issue::at(
                 vec![json!("body")],
@@ -143,7 +149,15 @@ impl<'a> Fields<'a> {
         self.issues.push(issue);
     }
 
+    /// The names of the fields looked at so far.
+    #[cfg(test)]
+    pub fn seen(&self) -> std::collections::BTreeSet<String> {
+        self.seen.borrow().clone()
+    }
+
     fn present(&mut self, name: &str, required: bool) -> Option<&'a Value> {
+        #[cfg(test)]
+        self.seen.borrow_mut().insert(name.to_string());
         match self.obj.get(name) {
             None if required => {
                 self.issues.push(Issue::missing(body_loc(name)));
@@ -205,6 +219,8 @@ impl<'a> Fields<'a> {
 
     /// True when the field exists (even as null); for PATCH-style bodies.
     pub fn has(&self, name: &str) -> bool {
+        #[cfg(test)]
+        self.seen.borrow_mut().insert(name.to_string());
         self.obj.contains_key(name)
     }
 

@@ -2,11 +2,12 @@
 
 use http::StatusCode;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::api::AppState;
 use crate::http::{Answer, Handled};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ClusterView {
     node_id: String,
     /// Ring epoch this node routes by (0 for a node on the embedded store).
@@ -14,7 +15,7 @@ pub struct ClusterView {
     members: Vec<MemberView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MemberView {
     node_id: String,
     /// Address of the member's cluster listener.
@@ -32,6 +33,8 @@ fn time(ms: i64) -> String {
 }
 
 /// `GET /admin/v1/cluster`
+#[utoipa::path(get, path = "/admin/v1/cluster", tag = "admin", security(("admin" = [])),
+    responses((status = 200, description = "The cluster as this node sees it (SPEC §9)", body = ClusterView)))]
 pub fn view(state: &AppState) -> Handled {
     let m = &state.membership;
     let members = m.members();

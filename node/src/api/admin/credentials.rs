@@ -8,19 +8,80 @@ use commonrock_actors::{origin, DomainError};
 use http::{Method, StatusCode};
 use ipnet::IpNet;
 use serde::Serialize;
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, SchemaType, Type};
+use utoipa::ToSchema;
 
 use super::{audit, ok, project, AdminPrincipal};
 use crate::api::public::SCOPES;
 use crate::api::AppState;
-use crate::http::validation::{validated, Fields, Issue};
+use crate::http::validation::{Fields, Issue};
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
+use crate::openapi::{CodedError, JsonBody};
 
 fn time_or_none(t: i64) -> Option<String> {
     (t > 0).then(|| format_time(t))
 }
 
+const MAX_ORIGINS: usize = 100;
+const MAX_ORIGIN_CHARS: usize = 512;
+const MAX_CIDRS: usize = 100;
+const MAX_CIDR_CHARS: usize = 64;
+const MAX_SCOPES: usize = 16;
+const MAX_SCOPE_CHARS: usize = 64;
+
+/// `scheme://host[:port]` (an optional trailing `/`), as `origin::normalise` accepts it; IPv6
+/// hosts in brackets are accepted too.
+const ORIGIN_PATTERN: &str = r"^[A-Za-z0-9+.-]+://[^/?#@\s:]+(:[0-9]+)?/?$";
+
+fn origins_schema() -> Array {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(MAX_ORIGIN_CHARS))
+                .pattern(Some(ORIGIN_PATTERN))
+                .examples(["https://shop.acme.example"]),
+        )
+        .max_items(Some(MAX_ORIGINS))
+        .description(Some(
+            "Allowed origins, e.g. `https://app.example.com`, `app://com.example.ios`",
+        ))
+        .build()
+}
+
+fn scopes_schema() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(SCOPES)),
+        )
+        .max_items(Some(MAX_SCOPES))
+        .description(Some("Another scope answers 400 `invalid_public_scopes`"))
+        .build()
+}
+
+fn cidrs_schema() -> Array {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(MAX_CIDR_CHARS))
+                .examples(["10.0.0.0/8", "127.0.0.1", "2001:db8::/32"]),
+        )
+        .max_items(Some(MAX_CIDRS))
+        .description(Some(
+            "Networks (CIDR, IPv4 or IPv6) the key may be used from; a bare address is that host",
+        ))
+        .build()
+}
+
 fn origins_field(f: &mut Fields<'_>, name: &str) -> Option<Vec<String>> {
-    let list = f.string_list(name, false, 100, 512).unwrap_or_default();
+    let list = f
+        .string_list(name, false, MAX_ORIGINS, MAX_ORIGIN_CHARS)
+        .unwrap_or_default();
     let mut out = Vec::with_capacity(list.len());
     for o in list {
         match origin::normalise(&o) {
@@ -34,8 +95,91 @@ fn origins_field(f: &mut Fields<'_>, name: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
-#[derive(Serialize)]
-struct ClientCreated {
+/// `POST /admin/v1/projects/{slug}/clients`.
+#[derive(ToSchema)]
+pub struct CreateClient {
+    #[schema(min_length = 1, max_length = 200, example = "web")]
+    pub name: String,
+    #[schema(schema_with = origins_schema, required = false)]
+    pub allowed_origins: Vec<String>,
+    #[schema(schema_with = scopes_schema)]
+    pub scopes: Vec<String>,
+}
+
+impl JsonBody for CreateClient {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let name = f.string("name", 1, 200);
+        let allowed_origins = origins_field(f, "allowed_origins");
+        let scopes = f.string_list("scopes", true, MAX_SCOPES, MAX_SCOPE_CHARS);
+        Some(CreateClient {
+            name: name?,
+            allowed_origins: allowed_origins?,
+            scopes: scopes?,
+        })
+    }
+}
+
+/// `POST /admin/v1/projects/{slug}/api-keys`. A key with neither `allowed_cidrs` nor
+/// `allowed_origins` is created, but refused (403 `restrictions_required`) until it has one.
+#[derive(ToSchema)]
+pub struct CreateApiKey {
+    #[schema(min_length = 1, max_length = 200, example = "backend")]
+    pub name: String,
+    #[schema(schema_with = cidrs_schema, required = false)]
+    pub allowed_cidrs: Vec<IpNet>,
+    #[schema(schema_with = origins_schema, required = false)]
+    pub allowed_origins: Vec<String>,
+    /// When the key stops working (RFC 3339).
+    #[schema(value_type = Option<String>, format = DateTime, max_length = 64, example = "2027-01-01T00:00:00Z")]
+    pub expires_at: Option<i64>,
+}
+
+impl JsonBody for CreateApiKey {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let name = f.string("name", 1, 200);
+        let cidrs = f
+            .string_list("allowed_cidrs", false, MAX_CIDRS, MAX_CIDR_CHARS)
+            .unwrap_or_default();
+        let mut nets = Vec::with_capacity(cidrs.len());
+        for c in &cidrs {
+            // A bare address means just that host.
+            let parsed = c
+                .parse::<IpNet>()
+                .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from));
+            match parsed {
+                Ok(n) => nets.push(n),
+                Err(_) => f.push(Issue::value_error(
+                    "allowed_cidrs",
+                    format!("not a CIDR: {c}"),
+                )),
+            }
+        }
+        let allowed_origins = origins_field(f, "allowed_origins");
+        let expires_at = match f.opt_string("expires_at", 64) {
+            None => Some(None),
+            Some(t) => match chrono::DateTime::parse_from_rfc3339(&t) {
+                Ok(t) => Some(Some(t.timestamp())),
+                Err(_) => {
+                    f.push(Issue::value_error(
+                        "expires_at",
+                        "expected an RFC 3339 time such as 2026-02-04T13:00:00Z",
+                    ));
+                    None
+                }
+            },
+        };
+        Some(CreateApiKey {
+            name: name?,
+            allowed_cidrs: nets,
+            allowed_origins: allowed_origins?,
+            expires_at: expires_at?,
+        })
+    }
+}
+
+/// A new client: the key is shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct ClientCreated {
     client_id: String,
     client_key: String,
     name: String,
@@ -44,8 +188,8 @@ struct ClientCreated {
     created_at: String,
 }
 
-#[derive(Serialize)]
-struct ClientOut {
+#[derive(Serialize, ToSchema)]
+pub struct ClientOut {
     client_id: String,
     name: String,
     key_prefix: String,
@@ -54,6 +198,11 @@ struct ClientOut {
     created_at: String,
     last_used_at: Option<String>,
     revoked_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientList {
+    clients: Vec<ClientOut>,
 }
 
 pub async fn clients(state: &AppState, req: &Request, who: &AdminPrincipal, slug: &str) -> Handled {
@@ -74,25 +223,19 @@ pub async fn clients(state: &AppState, req: &Request, who: &AdminPrincipal, slug
                 revoked_at: c.record.revoked_at.map(format_time),
             })
             .collect();
-        return Answer::json(StatusCode::OK, &serde_json::json!({ "clients": clients }));
+        return Answer::json(StatusCode::OK, &ClientList { clients });
     }
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let name = f.string("name", 1, 200);
-    let origins = origins_field(&mut f, "allowed_origins");
-    let scopes = f.string_list("scopes", true, 16, 64);
-    f.finish()?;
-    let scopes = validated(scopes)?;
-    if scopes.iter().any(|s| !SCOPES.contains(&s.as_str())) {
+    let body = CreateClient::parse(req)?;
+    if body.scopes.iter().any(|s| !SCOPES.contains(&s.as_str())) {
         return Err(ApiError::code(Code::InvalidPublicScopes));
     }
     let applied = state
         .engine
         .apply(Change::CreateClient {
             slug: slug.to_string(),
-            name: validated(name)?,
-            allowed_origins: validated(origins)?,
-            scopes,
+            name: body.name,
+            allowed_origins: body.allowed_origins,
+            scopes: body.scopes,
         })
         .await?;
     let Applied::Client { client, key } = applied else {
@@ -130,29 +273,37 @@ pub async fn revoke_client(
     ok()
 }
 
-#[derive(Serialize)]
-struct KeyCreated {
+/// A new secret key: `key` is shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct KeyCreated {
     id: uuid::Uuid,
     key: String,
     name: String,
     key_prefix: String,
+    #[schema(value_type = Vec<String>)]
     allowed_cidrs: Vec<IpNet>,
     allowed_origins: Vec<String>,
     created_at: String,
     expires_at: Option<String>,
 }
 
-#[derive(Serialize)]
-struct KeyOut {
+#[derive(Serialize, ToSchema)]
+pub struct KeyOut {
     id: uuid::Uuid,
     name: String,
     key_prefix: String,
+    #[schema(value_type = Vec<String>)]
     allowed_cidrs: Vec<IpNet>,
     allowed_origins: Vec<String>,
     created_at: String,
     expires_at: Option<String>,
     last_used_at: Option<String>,
     revoked_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    api_keys: Vec<KeyOut>,
 }
 
 pub async fn api_keys(
@@ -178,52 +329,17 @@ pub async fn api_keys(
                 revoked_at: k.record.revoked_at.map(format_time),
             })
             .collect();
-        return Answer::json(StatusCode::OK, &serde_json::json!({ "api_keys": keys }));
+        return Answer::json(StatusCode::OK, &KeyList { api_keys: keys });
     }
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let name = f.string("name", 1, 200);
-    let cidrs = f
-        .string_list("allowed_cidrs", false, 100, 64)
-        .unwrap_or_default();
-    let mut nets = Vec::with_capacity(cidrs.len());
-    for c in &cidrs {
-        // A bare address means just that host.
-        let parsed = c
-            .parse::<IpNet>()
-            .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from));
-        match parsed {
-            Ok(n) => nets.push(n),
-            Err(_) => f.push(Issue::value_error(
-                "allowed_cidrs",
-                format!("not a CIDR: {c}"),
-            )),
-        }
-    }
-    let origins = origins_field(&mut f, "allowed_origins");
-    let expires_at = f.opt_string("expires_at", 64);
-    f.finish()?;
-    let expires_at = match expires_at {
-        None => None,
-        Some(t) => Some(
-            chrono::DateTime::parse_from_rfc3339(&t)
-                .map_err(|_| {
-                    ApiError::validation(vec![Issue::value_error(
-                        "expires_at",
-                        "expected an RFC 3339 time such as 2026-02-04T13:00:00Z",
-                    )])
-                })?
-                .timestamp(),
-        ),
-    };
+    let body = CreateApiKey::parse(req)?;
     let applied = state
         .engine
         .apply(Change::CreateSecretKey {
             slug: slug.to_string(),
-            name: validated(name)?,
-            allowed_cidrs: nets,
-            allowed_origins: validated(origins)?,
-            expires_at,
+            name: body.name,
+            allowed_cidrs: body.allowed_cidrs,
+            allowed_origins: body.allowed_origins,
+            expires_at: body.expires_at,
         })
         .await?;
     let Applied::SecretKey { key, secret } = applied else {
@@ -263,3 +379,54 @@ pub async fn revoke_api_key(
     audit(state, who, "revoke_api_key", slug);
     ok()
 }
+
+/// `GET /admin/v1/projects/{slug}/clients`
+#[utoipa::path(get, path = "/admin/v1/projects/{slug}/clients", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "The project's public clients (revoked ones included), with a key prefix", body = ClientList),
+        (status = 404, description = "`project_not_found`", body = CodedError)))]
+pub fn clients_list_doc() {}
+
+/// `POST /admin/v1/projects/{slug}/clients`
+#[utoipa::path(post, path = "/admin/v1/projects/{slug}/clients", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path)), request_body = CreateClient,
+    responses(
+        (status = 201, description = "Created; `client_key` is shown this once", body = ClientCreated,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_public_scopes`", body = CodedError),
+        (status = 404, description = "`project_not_found`", body = CodedError)))]
+pub fn clients_create_doc() {}
+
+/// `DELETE /admin/v1/projects/{slug}/clients/{client_id}`
+#[utoipa::path(delete, path = "/admin/v1/projects/{slug}/clients/{client_id}", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path), ("client_id" = String, Path)),
+    responses(
+        (status = 200, description = "Revoked", body = super::Done),
+        (status = 404, description = "`project_not_found`; `not_found`: no such client", body = CodedError)))]
+pub fn client_revoke_doc() {}
+
+/// `GET /admin/v1/projects/{slug}/api-keys`
+#[utoipa::path(get, path = "/admin/v1/projects/{slug}/api-keys", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "The project's secret keys (revoked ones included), with a key prefix", body = KeyList),
+        (status = 404, description = "`project_not_found`", body = CodedError)))]
+pub fn keys_list_doc() {}
+
+/// `POST /admin/v1/projects/{slug}/api-keys`
+#[utoipa::path(post, path = "/admin/v1/projects/{slug}/api-keys", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path)), request_body = CreateApiKey,
+    responses(
+        (status = 201, description = "Created; `key` is shown this once", body = KeyCreated,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 404, description = "`project_not_found`", body = CodedError)))]
+pub fn keys_create_doc() {}
+
+/// `DELETE /admin/v1/projects/{slug}/api-keys/{id}`
+#[utoipa::path(delete, path = "/admin/v1/projects/{slug}/api-keys/{id}", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, description = "Revoked", body = super::Done),
+        (status = 404, description = "`project_not_found`; `not_found`: no such key", body = CodedError)))]
+pub fn key_revoke_doc() {}

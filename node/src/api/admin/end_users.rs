@@ -4,19 +4,53 @@
 use commonrock_actors::engine::now;
 use http::{Method, StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{audit, ok, project, AdminPrincipal};
 use crate::api::public::sessions::{Revoked, SessionList, SessionView};
 use crate::api::AppState;
-use crate::http::validation::{body_loc, validated, Fields, Issue};
+use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
+use crate::openapi::{CodedError, JsonBody};
 
-#[derive(Serialize)]
-struct EndUserOut {
+#[derive(Serialize, ToSchema)]
+pub struct EndUserOut {
     id: uuid::Uuid,
     external_id: String,
     disabled: bool,
     created_at: String,
+}
+
+/// `PATCH /admin/v1/projects/{slug}/end-users/{external_id}`.
+#[derive(ToSchema)]
+pub struct PatchEndUser {
+    /// A disabled user cannot log in or refresh; its sessions stay until revoked.
+    pub disabled: bool,
+}
+
+impl JsonBody for PatchEndUser {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let disabled = f.bool("disabled", true);
+        Some(PatchEndUser {
+            disabled: disabled?,
+        })
+    }
+}
+
+/// `PUT /admin/v1/projects/{slug}/end-users/{external_id}/password`.
+#[derive(ToSchema)]
+pub struct SetPassword {
+    #[schema(min_length = 8, max_length = 1024)]
+    pub password: String,
+}
+
+impl JsonBody for SetPassword {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let password = f.string("password", 8, 1024);
+        Some(SetPassword {
+            password: password?,
+        })
+    }
 }
 
 fn out(u: &commonrock_actors::model::EndUser) -> EndUserOut {
@@ -45,15 +79,9 @@ pub async fn one(
             ok()
         }
         _ => {
-            let body = req.json()?;
-            let mut f = Fields::of(&body)?;
-            let disabled = f.bool("disabled", false);
-            if disabled.is_none() && !f.has("disabled") {
-                f.push(Issue::missing(body_loc("disabled")));
-            }
-            f.finish()?;
+            let body = PatchEndUser::parse(req)?;
             let user = engine
-                .set_end_user_disabled(pid, ext, validated(disabled)?)
+                .set_end_user_disabled(pid, ext, body.disabled)
                 .await?;
             audit(state, who, "update_end_user", slug);
             Answer::json(StatusCode::OK, &out(&user))
@@ -69,13 +97,10 @@ pub async fn password(
     ext: &str,
 ) -> Handled {
     let pid = project(state, slug)?.project.id;
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let password = f.string("password", 8, 1024);
-    f.finish()?;
+    let body = SetPassword::parse(req)?;
     state
         .engine
-        .admin_set_password(pid, ext, validated(password)?)
+        .admin_set_password(pid, ext, body.password)
         .await?;
     audit(state, who, "set_end_user_password", slug);
     ok()
@@ -124,3 +149,63 @@ pub async fn revoke_session(
     audit(state, who, "revoke_session", slug);
     Answer::json(StatusCode::OK, &Revoked { revoked: 1 })
 }
+
+/// `GET /admin/v1/projects/{slug}/end-users/{external_id}`
+#[utoipa::path(get, path = "/admin/v1/projects/{slug}/end-users/{external_id}", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    responses(
+        (status = 200, description = "The end user", body = EndUserOut),
+        (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError),
+        (status = 503, description = "`service_unavailable`: the store did not answer in time", body = CodedError)))]
+pub fn get_doc() {}
+
+/// `PATCH /admin/v1/projects/{slug}/end-users/{external_id}`
+#[utoipa::path(patch, path = "/admin/v1/projects/{slug}/end-users/{external_id}", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    request_body = PatchEndUser,
+    responses(
+        (status = 200, description = "The end user as changed", body = EndUserOut),
+        (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError)))]
+pub fn patch_doc() {}
+
+/// `DELETE /admin/v1/projects/{slug}/end-users/{external_id}`
+#[utoipa::path(delete, path = "/admin/v1/projects/{slug}/end-users/{external_id}", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    responses(
+        (status = 200, description = "Deleted with its sessions", body = super::Done),
+        (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError)))]
+pub fn delete_doc() {}
+
+/// `PUT /admin/v1/projects/{slug}/end-users/{external_id}/password`
+#[utoipa::path(put, path = "/admin/v1/projects/{slug}/end-users/{external_id}/password", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    request_body = SetPassword,
+    responses(
+        (status = 200, description = "Set; every session of the user is revoked", body = super::Done),
+        (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError)))]
+pub fn password_doc() {}
+
+/// `GET /admin/v1/projects/{slug}/end-users/{external_id}/sessions`
+#[utoipa::path(get, path = "/admin/v1/projects/{slug}/end-users/{external_id}/sessions", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    responses(
+        (status = 200, description = "The user's live sessions", body = SessionList),
+        (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError),
+        (status = 503, description = "`service_unavailable`: the store did not answer in time", body = CodedError)))]
+pub fn sessions_list_doc() {}
+
+/// `DELETE /admin/v1/projects/{slug}/end-users/{external_id}/sessions`
+#[utoipa::path(delete, path = "/admin/v1/projects/{slug}/end-users/{external_id}/sessions", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    responses(
+        (status = 200, description = "Every session of the user is revoked", body = Revoked),
+        (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError)))]
+pub fn sessions_revoke_doc() {}
+
+/// `DELETE /admin/v1/projects/{slug}/sessions/{session_id}`
+#[utoipa::path(delete, path = "/admin/v1/projects/{slug}/sessions/{session_id}", tag = "admin",
+    security(("admin" = [])), params(("slug" = String, Path), ("session_id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 404, description = "`project_not_found`; `not_found`: no live session has this id", body = CodedError)))]
+pub fn session_revoke_doc() {}

@@ -3,12 +3,12 @@
 //! portal's cookie session will be one more `AdminPrincipal` variant checked here.
 
 pub mod cluster;
-mod credentials;
-mod end_users;
-mod orgs;
-mod projects;
-mod sql;
-mod tokens;
+pub mod credentials;
+pub mod end_users;
+pub mod orgs;
+pub mod projects;
+pub mod sql;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -68,8 +68,10 @@ pub fn project(state: &AppState, slug: &str) -> Result<Arc<ProjectView>, ApiErro
         .ok_or_else(|| ApiError::code(Code::ProjectNotFound))
 }
 
-#[derive(Serialize)]
+/// `{"status":"ok"}`.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Done {
+    #[schema(example = "ok")]
     pub status: &'static str,
 }
 

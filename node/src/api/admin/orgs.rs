@@ -2,15 +2,17 @@
 
 use http::{Method, StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{audit, AdminPrincipal};
 use crate::api::AppState;
-use crate::http::validation::{validated, Fields};
+use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, Handled, Request};
+use crate::openapi::{CodedError, JsonBody};
 use commonrock_actors::model::Org;
 use commonrock_actors::tenant::{Applied, Change};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrgView {
     pub id: uuid::Uuid,
     pub slug: String,
@@ -29,10 +31,49 @@ impl From<&Org> for OrgView {
     }
 }
 
-#[derive(Serialize)]
-struct OrgList {
+#[derive(Serialize, ToSchema)]
+pub struct OrgList {
     orgs: Vec<OrgView>,
 }
+
+/// `POST /admin/v1/orgs`.
+#[derive(ToSchema)]
+pub struct CreateOrg {
+    /// Not one of the node's own top-level names (`admin`, `docs`, …).
+    #[schema(
+        min_length = 3,
+        max_length = 64,
+        pattern = "^[a-z0-9][a-z0-9_-]{2,63}$",
+        example = "acme"
+    )]
+    pub slug: String,
+    #[schema(min_length = 1, max_length = 200, example = "Acme")]
+    pub name: String,
+}
+
+impl JsonBody for CreateOrg {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let slug = super::projects::slug_field(f, "slug");
+        let name = f.string("name", 1, 200);
+        Some(CreateOrg {
+            slug: slug?,
+            name: name?,
+        })
+    }
+}
+
+/// `GET /admin/v1/orgs`
+#[utoipa::path(get, path = "/admin/v1/orgs", tag = "admin", security(("admin" = [])),
+    responses((status = 200, description = "Every organization, by slug", body = OrgList)))]
+pub fn list_doc() {}
+
+/// `POST /admin/v1/orgs`
+#[utoipa::path(post, path = "/admin/v1/orgs", tag = "admin", security(("admin" = [])),
+    request_body = CreateOrg,
+    responses(
+        (status = 201, description = "Created", body = OrgView),
+        (status = 409, description = "`already_exists`: the slug is taken", body = CodedError)))]
+pub fn create_doc() {}
 
 pub async fn handle(state: &AppState, req: &Request, who: &AdminPrincipal) -> Handled {
     if req.method == Method::GET {
@@ -42,14 +83,10 @@ pub async fn handle(state: &AppState, req: &Request, who: &AdminPrincipal) -> Ha
         let orgs = orgs.into_iter().map(OrgView::from).collect();
         return Answer::json(StatusCode::OK, &OrgList { orgs });
     }
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let slug = super::projects::slug_field(&mut f, "slug");
-    let name = f.string("name", 1, 200);
-    f.finish()?;
+    let body = CreateOrg::parse(req)?;
     let change = Change::CreateOrg {
-        slug: validated(slug)?,
-        name: validated(name)?,
+        slug: body.slug,
+        name: body.name,
     };
     match state.engine.apply(change).await? {
         Applied::Org(org) => {

@@ -3,41 +3,108 @@
 //! list, show, replace, delete) of one project.
 
 use commonrock_actors::sql::ddl::DdlOutcome;
-use commonrock_actors::sql::{
-    Definition, OrderColumn, ParamSpec, SqlError, StatementKind, Warning,
-};
+use commonrock_actors::sql::{Definition, OrderColumn, ParamSpec, SqlError, StatementKind};
 use commonrock_actors::store::rows::{ColumnSpec, DefinitionRecord, IndexSpec, TableRecord};
 use commonrock_actors::DomainError;
 use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{audit, ok, project, AdminPrincipal};
-use crate::api::sql::engine;
+use crate::api::sql::{engine, SqlWarning};
 use crate::api::AppState;
-use crate::http::validation::{validated, Fields, Issue};
+use crate::http::validation::{Fields, Issue};
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
+use crate::openapi::{CodedError, JsonBody};
 
 /// Longest statement text accepted by the body check; the engine's own limit (16 KiB by
 /// default) answers `sql_too_complex` below it.
 const MAX_SQL_CHARS: usize = 65_536;
 
-#[derive(Serialize)]
-struct TableOut {
+/// `POST /admin/v1/projects/{slug}/sql/tables`: one DDL statement.
+#[derive(ToSchema)]
+pub struct SqlStatement {
+    /// `CREATE TABLE`, `CREATE [UNIQUE] INDEX`, `ALTER TABLE … ADD COLUMN`, `DROP TABLE
+    /// [CASCADE]` or `DROP INDEX` (docs/sql.md).
+    #[schema(
+        min_length = 1,
+        max_length = 65536,
+        example = "CREATE TABLE posts (id TEXT PRIMARY KEY, author_id TEXT NOT NULL, title TEXT)"
+    )]
+    pub sql: String,
+}
+
+impl JsonBody for SqlStatement {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let sql = f.string("sql", 1, MAX_SQL_CHARS);
+        Some(SqlStatement { sql: sql? })
+    }
+}
+
+/// The optional body of `DELETE /admin/v1/projects/{slug}/sql/tables/{name}`.
+#[derive(ToSchema)]
+pub struct DropTableBody {
+    /// Also delete the query definitions that use the table (else they make the drop fail).
+    pub cascade: Option<bool>,
+}
+
+impl JsonBody for DropTableBody {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let cascade = f.bool("cascade", false);
+        Some(DropTableBody { cascade })
+    }
+}
+
+/// `POST` and `PUT` of a query definition.
+#[derive(ToSchema)]
+pub struct DefinitionBody {
+    #[schema(min_length = 1, max_length = 200, example = "posts_by_author")]
+    pub name: String,
+    /// One SELECT, INSERT, UPDATE or DELETE with named parameters (`:author_id`).
+    #[schema(
+        min_length = 1,
+        max_length = 65536,
+        example = "SELECT id, title FROM posts WHERE author_id = :author_id ORDER BY id"
+    )]
+    pub sql: String,
+    /// Callable by public clients (default false).
+    #[schema(value_type = Option<bool>)]
+    pub public: bool,
+}
+
+impl JsonBody for DefinitionBody {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let name = f.string("name", 1, 200);
+        let sql = f.string("sql", 1, MAX_SQL_CHARS);
+        let public = f.bool("public", false);
+        Some(DefinitionBody {
+            name: name?,
+            sql: sql?,
+            public: public.unwrap_or(false),
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TableOut {
     id: Uuid,
     name: String,
     columns: Vec<ColumnOut>,
     primary_key: String,
+    /// `{name, column, unique, building?}` each.
+    #[schema(value_type = Vec<Object>)]
     indexes: Vec<IndexSpec>,
     buckets: u32,
     version: u64,
     created_at: String,
 }
 
-#[derive(Serialize)]
-struct ColumnOut {
+#[derive(Serialize, ToSchema)]
+pub struct ColumnOut {
     name: String,
+    /// `TEXT`, `INTEGER`, `FLOAT`, `BOOLEAN`, `UUID`, `TIMESTAMP`, `JSON`, …
     #[serde(rename = "type")]
     ty: &'static str,
     nullable: bool,
@@ -71,35 +138,49 @@ impl From<&TableRecord> for TableOut {
     }
 }
 
-#[derive(Serialize)]
-struct Dropped {
+#[derive(Serialize, ToSchema)]
+pub struct Dropped {
     table: String,
     /// Definitions deleted with the table (cascade).
     deleted_query_definitions: Vec<Uuid>,
 }
 
 /// DROP INDEX: the index and its table as it is now (null when IF EXISTS found nothing).
-#[derive(Serialize)]
-struct IndexDropped {
+#[derive(Serialize, ToSchema)]
+pub struct IndexDropped {
     dropped_index: String,
     table: Option<TableOut>,
 }
 
+/// A DROP statement's answer.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum DropAnswer {
+    Table(Dropped),
+    Index(IndexDropped),
+}
+
 /// A definition with its analysis against the current tables.
-#[derive(Serialize)]
-struct DefinitionOut {
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionOut {
     id: Uuid,
     name: String,
     sql: String,
     public: bool,
+    /// `select`, `insert`, `update` or `delete`.
+    #[schema(value_type = String)]
     kind: StatementKind,
+    /// `{name, type, reserved, nullable}` each.
+    #[schema(value_type = Vec<Object>)]
     params: Vec<ParamSpec>,
+    /// `{table, column, type, descending, unique}` each.
+    #[schema(value_type = Vec<Object>)]
     order_by: Vec<OrderColumn>,
     /// Whether `cursor_mode: "keyset"` works, and why not.
     keyset: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     keyset_unavailable: Option<String>,
-    warnings: Vec<Warning>,
+    warnings: Vec<SqlWarning>,
     created_at: String,
 }
 
@@ -115,15 +196,15 @@ impl From<Definition> for DefinitionOut {
             order_by: d.order_by,
             keyset: d.keyset_unavailable.is_none(),
             keyset_unavailable: d.keyset_unavailable,
-            warnings: d.warnings,
+            warnings: d.warnings.into_iter().map(SqlWarning::from).collect(),
             created_at: format_time(d.created_at),
         }
     }
 }
 
 /// A definition as listed: the stored record, no analysis.
-#[derive(Serialize)]
-struct DefinitionListed {
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionListed {
     id: Uuid,
     name: String,
     sql: String,
@@ -145,6 +226,16 @@ impl From<DefinitionRecord> for DefinitionListed {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct TableList {
+    tables: Vec<TableOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionList {
+    query_definitions: Vec<DefinitionListed>,
+}
+
 /// `GET|POST /admin/v1/projects/{slug}/sql/tables`
 pub async fn tables(state: &AppState, req: &Request, who: &AdminPrincipal, slug: &str) -> Handled {
     let view = project(state, slug)?;
@@ -154,13 +245,10 @@ pub async fn tables(state: &AppState, req: &Request, who: &AdminPrincipal, slug:
         let mut list = sql.list_tables(project_id).await?;
         list.sort_by(|a, b| a.name.cmp(&b.name));
         let tables: Vec<TableOut> = list.iter().map(TableOut::from).collect();
-        return Answer::json(StatusCode::OK, &serde_json::json!({ "tables": tables }));
+        return Answer::json(StatusCode::OK, &TableList { tables });
     }
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let text = f.string("sql", 1, MAX_SQL_CHARS);
-    f.finish()?;
-    match sql.execute_ddl(project_id, &validated(text)?).await? {
+    let body = SqlStatement::parse(req)?;
+    match sql.execute_ddl(project_id, &body.sql).await? {
         DdlOutcome::Created(table) => {
             audit(state, who, "create_sql_table", slug);
             Answer::json(StatusCode::CREATED, &TableOut::from(&table))
@@ -173,20 +261,20 @@ pub async fn tables(state: &AppState, req: &Request, who: &AdminPrincipal, slug:
             audit(state, who, "drop_sql_table", slug);
             Answer::json(
                 StatusCode::OK,
-                &Dropped {
+                &DropAnswer::Table(Dropped {
                     table,
                     deleted_query_definitions: definitions,
-                },
+                }),
             )
         }
         DdlOutcome::IndexDropped { index, table } => {
             audit(state, who, "drop_sql_index", slug);
             Answer::json(
                 StatusCode::OK,
-                &IndexDropped {
+                &DropAnswer::Index(IndexDropped {
                     dropped_index: index,
                     table: table.as_ref().map(TableOut::from),
-                },
+                }),
             )
         }
     }
@@ -262,24 +350,9 @@ fn cascade_flag(req: &Request) -> Result<bool, ApiError> {
         };
     }
     if !req.body.iter().all(u8::is_ascii_whitespace) {
-        let body = req.json()?;
-        let mut f = Fields::of(&body)?;
-        let flag = f.bool("cascade", false);
-        f.finish()?;
-        cascade |= flag.unwrap_or(false);
+        cascade |= DropTableBody::parse(req)?.cascade.unwrap_or(false);
     }
     Ok(cascade)
-}
-
-/// Name, SQL text and the public flag of a definition body (POST and PUT).
-fn definition_body(req: &Request) -> Result<(String, String, bool), ApiError> {
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let name = f.string("name", 1, 200);
-    let text = f.string("sql", 1, MAX_SQL_CHARS);
-    let public = f.bool("public", false);
-    f.finish()?;
-    Ok((validated(name)?, validated(text)?, public.unwrap_or(false)))
 }
 
 /// `GET|POST /admin/v1/projects/{slug}/sql/query-definitions`
@@ -298,12 +371,14 @@ pub async fn definitions(
         let list: Vec<DefinitionListed> = list.into_iter().map(DefinitionListed::from).collect();
         return Answer::json(
             StatusCode::OK,
-            &serde_json::json!({ "query_definitions": list }),
+            &DefinitionList {
+                query_definitions: list,
+            },
         );
     }
-    let (name, text, public) = definition_body(req)?;
+    let body = DefinitionBody::parse(req)?;
     let definition = sql
-        .register_definition(project_id, &name, &text, public)
+        .register_definition(project_id, &body.name, &body.sql, body.public)
         .await?;
     audit(state, who, "create_sql_definition", slug);
     Answer::json(StatusCode::CREATED, &DefinitionOut::from(definition))
@@ -335,12 +410,104 @@ pub async fn definition(
         }
         _ => {
             // Swapped atomically under the same id (SqlEngine::replace_definition).
-            let (name, text, public) = definition_body(req)?;
+            let body = DefinitionBody::parse(req)?;
             let d = sql
-                .replace_definition(project_id, id, &name, &text, public)
+                .replace_definition(project_id, id, &body.name, &body.sql, body.public)
                 .await?;
             audit(state, who, "replace_sql_definition", slug);
             Answer::json(StatusCode::OK, &DefinitionOut::from(d))
         }
     }
 }
+
+/// `GET /admin/v1/projects/{slug}/sql/tables`
+#[utoipa::path(get, path = "/admin/v1/projects/{slug}/sql/tables", tag = "admin-sql",
+    security(("admin" = [])), params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "The project's tables, by name", body = TableList),
+        (status = 404, description = "`project_not_found`", body = CodedError),
+        (status = 503, description = "`service_unavailable`: the store did not answer in time", body = CodedError)))]
+pub fn tables_list_doc() {}
+
+/// `POST /admin/v1/projects/{slug}/sql/tables`
+#[utoipa::path(post, path = "/admin/v1/projects/{slug}/sql/tables", tag = "admin-sql",
+    security(("admin" = [])), params(("slug" = String, Path)), request_body = SqlStatement,
+    responses(
+        (status = 201, description = "CREATE TABLE, CREATE INDEX, ALTER TABLE: the table as it is now", body = TableOut),
+        (status = 200, description = "DROP TABLE or DROP INDEX", body = DropAnswer),
+        (status = 400, description = "`invalid_sql`: not one DDL statement this engine runs, an unknown table or column, …; `sql_too_complex`", body = CodedError),
+        (status = 403, description = "`sql_quota_exceeded`: 100 tables per project", body = CodedError),
+        (status = 404, description = "`project_not_found`", body = CodedError),
+        (status = 409, description = "`already_exists`: the table or index name is taken, or a UNIQUE index meets duplicates", body = CodedError)))]
+pub fn tables_create_doc() {}
+
+/// `GET /admin/v1/projects/{slug}/sql/tables/{name}`
+#[utoipa::path(get, path = "/admin/v1/projects/{slug}/sql/tables/{name}", tag = "admin-sql",
+    security(("admin" = [])), params(("slug" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z_][A-Za-z0-9_]*$", max_length = 128)),
+    responses(
+        (status = 200, description = "The table", body = TableOut),
+        (status = 404, description = "`project_not_found`; `not_found`: no such table", body = CodedError),
+        (status = 503, description = "`service_unavailable`: the store did not answer in time", body = CodedError)))]
+pub fn table_get_doc() {}
+
+/// `DELETE /admin/v1/projects/{slug}/sql/tables/{name}`
+#[utoipa::path(delete, path = "/admin/v1/projects/{slug}/sql/tables/{name}", tag = "admin-sql",
+    security(("admin" = [])),
+    params(("slug" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z_][A-Za-z0-9_]*$", max_length = 128),
+        ("cascade" = Option<String>, Query, pattern = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0|[Yy][Ee][Ss]|[Nn][Oo])?$",
+            description = "A boolean (`true`, `false`, `1`, `0`, `yes`, `no`; empty means true): also delete the definitions that use the table")),
+    request_body(content = Option<DropTableBody>, description = "Optional; `cascade` here works as the query flag"),
+    responses(
+        (status = 200, description = "Dropped", body = Dropped),
+        (status = 400, description = "`invalid_sql`: query definitions use the table (without cascade)", body = CodedError),
+        (status = 404, description = "`project_not_found`; `not_found`: no such table", body = CodedError)))]
+pub fn table_delete_doc() {}
+
+/// `GET /admin/v1/projects/{slug}/sql/query-definitions`
+#[utoipa::path(get, path = "/admin/v1/projects/{slug}/sql/query-definitions", tag = "admin-sql",
+    security(("admin" = [])), params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "The project's definitions, by name", body = DefinitionList),
+        (status = 404, description = "`project_not_found`", body = CodedError),
+        (status = 503, description = "`service_unavailable`: the store did not answer in time", body = CodedError)))]
+pub fn definitions_list_doc() {}
+
+/// `POST /admin/v1/projects/{slug}/sql/query-definitions`
+#[utoipa::path(post, path = "/admin/v1/projects/{slug}/sql/query-definitions", tag = "admin-sql",
+    security(("admin" = [])), params(("slug" = String, Path)), request_body = DefinitionBody,
+    responses(
+        (status = 201, description = "Registered, with its analysis and warnings", body = DefinitionOut),
+        (status = 400, description = "`invalid_sql`; `sql_too_complex`", body = CodedError),
+        (status = 403, description = "`sql_quota_exceeded`: 1000 definitions per project", body = CodedError),
+        (status = 404, description = "`project_not_found`", body = CodedError),
+        (status = 409, description = "`already_exists`: the name is taken", body = CodedError)))]
+pub fn definitions_create_doc() {}
+
+/// `GET /admin/v1/projects/{slug}/sql/query-definitions/{id}`
+#[utoipa::path(get, path = "/admin/v1/projects/{slug}/sql/query-definitions/{id}", tag = "admin-sql",
+    security(("admin" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, description = "The definition with its analysis against the current tables", body = DefinitionOut),
+        (status = 400, description = "`invalid_sql`: the definition no longer fits the tables", body = CodedError),
+        (status = 404, description = "`project_not_found`; `sql_template_not_found`", body = CodedError),
+        (status = 503, description = "`service_unavailable`: the store did not answer in time", body = CodedError)))]
+pub fn definition_get_doc() {}
+
+/// `PUT /admin/v1/projects/{slug}/sql/query-definitions/{id}`
+#[utoipa::path(put, path = "/admin/v1/projects/{slug}/sql/query-definitions/{id}", tag = "admin-sql",
+    security(("admin" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    request_body = DefinitionBody,
+    responses(
+        (status = 200, description = "Replaced under the same id", body = DefinitionOut),
+        (status = 400, description = "`invalid_sql`; `sql_too_complex`", body = CodedError),
+        (status = 404, description = "`project_not_found`; `sql_template_not_found`", body = CodedError),
+        (status = 409, description = "`already_exists`: the name is taken", body = CodedError)))]
+pub fn definition_put_doc() {}
+
+/// `DELETE /admin/v1/projects/{slug}/sql/query-definitions/{id}`
+#[utoipa::path(delete, path = "/admin/v1/projects/{slug}/sql/query-definitions/{id}", tag = "admin-sql",
+    security(("admin" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, description = "Deleted", body = super::Done),
+        (status = 404, description = "`project_not_found`; `sql_template_not_found`", body = CodedError)))]
+pub fn definition_delete_doc() {}

@@ -4,14 +4,16 @@ use commonrock_actors::tenant::{Applied, Change};
 use commonrock_actors::DomainError;
 use http::{Method, StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{audit, ok, AdminPrincipal};
 use crate::api::AppState;
-use crate::http::validation::{validated, Fields};
+use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
+use crate::openapi::{CodedError, JsonBody};
 
-#[derive(Serialize)]
-struct TokenOut {
+#[derive(Serialize, ToSchema)]
+pub struct TokenOut {
     id: uuid::Uuid,
     name: String,
     token_prefix: String,
@@ -19,12 +21,32 @@ struct TokenOut {
     revoked_at: Option<String>,
 }
 
-#[derive(Serialize)]
-struct TokenCreated {
+/// A new admin token: `token` is shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct TokenCreated {
     id: uuid::Uuid,
     name: String,
     token: String,
     created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    admin_tokens: Vec<TokenOut>,
+}
+
+/// `POST /admin/v1/admin-tokens`.
+#[derive(ToSchema)]
+pub struct CreateAdminToken {
+    #[schema(min_length = 1, max_length = 200, example = "ci")]
+    pub name: String,
+}
+
+impl JsonBody for CreateAdminToken {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let name = f.string("name", 1, 200);
+        Some(CreateAdminToken { name: name? })
+    }
 }
 
 pub async fn collection(state: &AppState, req: &Request, who: &AdminPrincipal) -> Handled {
@@ -44,18 +66,15 @@ pub async fn collection(state: &AppState, req: &Request, who: &AdminPrincipal) -
             .collect();
         return Answer::json(
             StatusCode::OK,
-            &serde_json::json!({ "admin_tokens": tokens }),
+            &TokenList {
+                admin_tokens: tokens,
+            },
         );
     }
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let name = f.string("name", 1, 200);
-    f.finish()?;
+    let body = CreateAdminToken::parse(req)?;
     let applied = state
         .engine
-        .apply(Change::CreateAdminToken {
-            name: validated(name)?,
-        })
+        .apply(Change::CreateAdminToken { name: body.name })
         .await?;
     let Applied::AdminToken { token, secret } = applied else {
         return Err(DomainError::Internal("unexpected apply result".into()).into());
@@ -79,3 +98,23 @@ pub async fn revoke(state: &AppState, who: &AdminPrincipal, id: &str) -> Handled
     audit(state, who, "revoke_admin_token", &id.to_string());
     ok()
 }
+
+/// `GET /admin/v1/admin-tokens`
+#[utoipa::path(get, path = "/admin/v1/admin-tokens", tag = "admin", security(("admin" = [])),
+    responses((status = 200, description = "Stored admin tokens (not the bootstrap one), with a prefix", body = TokenList)))]
+pub fn list_doc() {}
+
+/// `POST /admin/v1/admin-tokens`
+#[utoipa::path(post, path = "/admin/v1/admin-tokens", tag = "admin", security(("admin" = [])),
+    request_body = CreateAdminToken,
+    responses((status = 201, description = "Minted; `token` is shown this once", body = TokenCreated,
+        headers(("Cache-Control" = String, description = "`no-store`")))))]
+pub fn create_doc() {}
+
+/// `DELETE /admin/v1/admin-tokens/{id}`
+#[utoipa::path(delete, path = "/admin/v1/admin-tokens/{id}", tag = "admin", security(("admin" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, description = "Revoked", body = super::Done),
+        (status = 404, description = "`not_found`: no such token", body = CodedError)))]
+pub fn revoke_doc() {}

@@ -12,8 +12,10 @@ use utoipa::ToSchema;
 use super::{authenticate_client, caller, device_id, session};
 use crate::api::routes::EndUserAction;
 use crate::api::AppState;
-use crate::http::validation::{validated, Fields};
+use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Handled, Request};
+use crate::openapi::JsonBody;
+use crate::openapi::{CodedError, PlainError};
 
 #[derive(Serialize, ToSchema)]
 pub struct EndUserRef {
@@ -38,31 +40,95 @@ pub struct TokenResponse {
     pub user: EndUserRef,
 }
 
-/// Body of signup and login (documents what `credentials` validates).
+/// `POST signup`. `device_id` comes from the body, else from the `X-Device-Id` header; one of
+/// them is required (422 `["body","device_id"]` otherwise).
 #[derive(ToSchema)]
-pub struct CredentialsBody {
+pub struct SignupBody {
     #[schema(min_length = 1, max_length = 128, example = "user-1")]
     pub external_id: String,
-    /// At least 8 characters at signup; any length at login.
     #[schema(min_length = 8, max_length = 1024, example = "password123")]
     pub password: String,
-    /// Else the `X-Device-Id` header; one of them is required.
-    #[schema(max_length = 128, example = "iphone-15")]
-    pub device_id: Option<String>,
+    /// The session's device; else the `X-Device-Id` header (one of them is required).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, example = "iphone-15")]
+    pub device_id: String,
+}
+
+impl JsonBody for SignupBody {
+    fn read(f: &mut Fields<'_>, req: &Request) -> Option<Self> {
+        let external_id = f.string("external_id", 1, 128);
+        let password = f.string("password", 8, 1024);
+        let device_id = device_id(f, req);
+        Some(SignupBody {
+            external_id: external_id?,
+            password: password?,
+            device_id: device_id?,
+        })
+    }
+}
+
+/// `POST login`: as signup, but any password length up to 1024 (a short one is just wrong:
+/// 401, not 422).
+#[derive(ToSchema)]
+pub struct LoginBody {
+    #[schema(min_length = 1, max_length = 128, example = "user-1")]
+    pub external_id: String,
+    #[schema(max_length = 1024, example = "password123")]
+    pub password: String,
+    /// The session's device; else the `X-Device-Id` header (one of them is required).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, example = "iphone-15")]
+    pub device_id: String,
+}
+
+impl JsonBody for LoginBody {
+    fn read(f: &mut Fields<'_>, req: &Request) -> Option<Self> {
+        let external_id = f.string("external_id", 1, 128);
+        let password = f.string("password", 0, 1024);
+        let device_id = device_id(f, req);
+        Some(LoginBody {
+            external_id: external_id?,
+            password: password?,
+            device_id: device_id?,
+        })
+    }
 }
 
 #[derive(ToSchema)]
 pub struct RefreshBody {
+    #[schema(min_length = 1, max_length = 512)]
     pub refresh_token: String,
-    #[schema(max_length = 128)]
-    pub device_id: Option<String>,
+    /// The session's device (else `X-Device-Id`): a refresh from another device fails (401).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, example = "iphone-15")]
+    pub device_id: String,
+}
+
+impl JsonBody for RefreshBody {
+    fn read(f: &mut Fields<'_>, req: &Request) -> Option<Self> {
+        let refresh_token = f.string("refresh_token", 1, 512);
+        let device_id = device_id(f, req);
+        Some(RefreshBody {
+            refresh_token: refresh_token?,
+            device_id: device_id?,
+        })
+    }
 }
 
 #[derive(ToSchema)]
 pub struct PasswordBody {
+    #[schema(max_length = 1024)]
     pub current_password: String,
     #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
+}
+
+impl JsonBody for PasswordBody {
+    fn read(f: &mut Fields<'_>, _req: &Request) -> Option<Self> {
+        let current_password = f.string("current_password", 0, 1024);
+        let new_password = f.string("new_password", 8, 1024);
+        Some(PasswordBody {
+            current_password: current_password?,
+            new_password: new_password?,
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -127,24 +193,15 @@ async fn ip_limit(
     Ok(())
 }
 
-fn credentials(req: &Request, password_min: usize) -> Result<Credentials, ApiError> {
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let external_id = f.string("external_id", 1, 128);
-    let password = f.string("password", password_min, 1024);
-    let device_id = device_id(&mut f, req);
-    f.finish()?;
-    Ok(Credentials {
-        external_id: validated(external_id)?,
-        password: validated(password)?,
-        device_id: validated(device_id)?,
-    })
-}
-
 /// `POST /{slug}/v1/public/end-users/signup`
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/signup", tag = "end-users",
-    params(("slug" = String, Path)), request_body = CredentialsBody, security(("public_client" = [])),
-    responses((status = 201, body = TokenResponse), (status = 409, description = "External ID already registered")))]
+    params(("slug" = String, Path), ("X-Device-Id" = Option<String>, Header, max_length = 128,
+        description = "The device id when the body has no `device_id` (surrounding spaces ignored)")), request_body = SignupBody,
+    security(("client_id" = [], "client_key" = [], "client_origin" = [])),
+    responses(
+        (status = 201, description = "Signed up and logged in", body = TokenResponse),
+        (status = 409, description = "`{\"detail\":\"External ID already registered\"}`", body = PlainError),
+        (status = 429, description = "`rate_limited`: `signup_per_ip`", body = CodedError)))]
 pub async fn signup(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:signup").await?;
     ip_limit(
@@ -155,15 +212,25 @@ pub async fn signup(state: &AppState, req: &Request, project: &ProjectView) -> H
         project.project.settings.rate_limits.signup_per_ip,
     )
     .await?;
-    let creds = credentials(req, 8)?;
+    let body = SignupBody::parse(req)?;
+    let creds = Credentials {
+        external_id: body.external_id,
+        password: body.password,
+        device_id: body.device_id,
+    };
     let issued = state.engine.signup(project, creds, &caller(req)).await?;
     token_answer(StatusCode::CREATED, issued)
 }
 
 /// `POST /{slug}/v1/public/end-users/login`
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/login", tag = "end-users",
-    params(("slug" = String, Path)), request_body = CredentialsBody, security(("public_client" = [])),
-    responses((status = 200, body = TokenResponse), (status = 401, description = "Invalid credentials")))]
+    params(("slug" = String, Path), ("X-Device-Id" = Option<String>, Header, max_length = 128,
+        description = "The device id when the body has no `device_id` (surrounding spaces ignored)")), request_body = LoginBody,
+    security(("client_id" = [], "client_key" = [], "client_origin" = [])),
+    responses(
+        (status = 200, description = "Logged in: a new session", body = TokenResponse),
+        (status = 401, description = "`{\"detail\":\"Invalid credentials\"}`: unknown external_id, wrong password or disabled user", body = PlainError),
+        (status = 429, description = "`rate_limited`: `login_per_ip`, `login_per_account_ip`, `login_per_account` (never says whether the user exists)", body = CodedError)))]
 pub async fn login(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:login").await?;
     ip_limit(
@@ -174,39 +241,39 @@ pub async fn login(state: &AppState, req: &Request, project: &ProjectView) -> Ha
         project.project.settings.rate_limits.login_per_ip,
     )
     .await?;
-    // The password minimum is a signup rule: a short password here is just a wrong one.
-    let creds = credentials(req, 0)?;
+    let body = LoginBody::parse(req)?;
+    let creds = Credentials {
+        external_id: body.external_id,
+        password: body.password,
+        device_id: body.device_id,
+    };
     let issued = state.engine.login(project, creds, &caller(req)).await?;
     token_answer(StatusCode::OK, issued)
 }
 
 /// `POST /{slug}/v1/public/end-users/refresh`
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/refresh", tag = "end-users",
-    params(("slug" = String, Path)), request_body = RefreshBody, security(("public_client" = [])),
-    responses((status = 200, body = TokenResponse), (status = 401, description = "Invalid refresh token")))]
+    params(("slug" = String, Path), ("X-Device-Id" = Option<String>, Header, max_length = 128,
+        description = "The device id when the body has no `device_id` (surrounding spaces ignored)")), request_body = RefreshBody,
+    security(("client_id" = [], "client_key" = [], "client_origin" = [])),
+    responses(
+        (status = 200, description = "New tokens (rotation; the same ones again within the grace window)", body = TokenResponse),
+        (status = 401, description = "`{\"detail\":\"Invalid refresh token\"}`", body = PlainError)))]
 pub async fn refresh(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:refresh").await?;
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let token = f.string("refresh_token", 1, 512);
-    let device = device_id(&mut f, req);
-    f.finish()?;
+    let body = RefreshBody::parse(req)?;
     let issued = state
         .engine
-        .refresh(
-            project,
-            &validated(token)?,
-            validated(device)?,
-            &caller(req),
-        )
+        .refresh(project, &body.refresh_token, body.device_id, &caller(req))
         .await?;
     token_answer(StatusCode::OK, issued)
 }
 
 /// `POST /{slug}/v1/public/end-users/logout`
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/logout", tag = "end-users",
-    params(("slug" = String, Path)), security(("public_client" = [], "bearer" = [])),
-    responses((status = 200, body = StatusOk), (status = 401, description = "Invalid session")))]
+    params(("slug" = String, Path)),
+    security(("client_id" = [], "client_key" = [], "client_origin" = [], "end_user" = [])),
+    responses((status = 200, description = "The session is revoked", body = StatusOk)))]
 pub async fn logout(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:logout").await?;
     let token = req.bearer().ok_or_else(ApiError::invalid_session)?;
@@ -216,8 +283,9 @@ pub async fn logout(state: &AppState, req: &Request, project: &ProjectView) -> H
 
 /// `GET /{slug}/v1/public/end-users/me`
 #[utoipa::path(get, path = "/{slug}/v1/public/end-users/me", tag = "end-users",
-    params(("slug" = String, Path)), security(("public_client" = [], "bearer" = [])),
-    responses((status = 200, body = EndUserRef), (status = 401, description = "Invalid session")))]
+    params(("slug" = String, Path)),
+    security(("client_id" = [], "client_key" = [], "client_origin" = [], "end_user" = [])),
+    responses((status = 200, description = "The caller", body = EndUserRef)))]
 pub async fn me(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:me").await?;
     let s = session(state, req, project).await?;
@@ -232,17 +300,16 @@ pub async fn me(state: &AppState, req: &Request, project: &ProjectView) -> Handl
 
 /// `POST /{slug}/v1/public/end-users/password`: change the password, revoke other sessions.
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/password", tag = "end-users",
-    params(("slug" = String, Path)), request_body = PasswordBody, security(("public_client" = [], "bearer" = [])),
-    responses((status = 200, body = StatusOk), (status = 401, description = "Invalid session or credentials")))]
+    params(("slug" = String, Path)), request_body = PasswordBody,
+    security(("client_id" = [], "client_key" = [], "client_origin" = [], "end_user" = [])),
+    responses(
+        (status = 200, description = "Changed; the user's other sessions are revoked", body = StatusOk),
+        (status = 401, description = "`{\"detail\":\"Invalid credentials\"}`: wrong `current_password`", body = PlainError),
+        (status = 429, description = "`rate_limited`: `login_per_account`", body = CodedError)))]
 pub async fn password(state: &AppState, req: &Request, project: &ProjectView) -> Handled {
     authenticate_client(state, req, project, "end_users:me").await?;
     let s = session(state, req, project).await?;
-    let body = req.json()?;
-    let mut f = Fields::of(&body)?;
-    let current = f.string("current_password", 0, 1024);
-    let new = f.string("new_password", 8, 1024);
-    f.finish()?;
-    let (current, new) = (validated(current)?, validated(new)?);
+    let body = PasswordBody::parse(req)?;
     // Per-account attempt limits also guard the current-password check against guessing.
     let account = commonrock_actors::engine::account_key(project.project.id, &s.external_id);
     state
@@ -258,7 +325,7 @@ pub async fn password(state: &AppState, req: &Request, project: &ProjectView) ->
         .await?;
     state
         .engine
-        .change_password(project, &s, current, new)
+        .change_password(project, &s, body.current_password, body.new_password)
         .await?;
     Answer::json(StatusCode::OK, &StatusOk { status: "ok" })
 }

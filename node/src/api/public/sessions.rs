@@ -14,6 +14,7 @@ use super::{authenticate_client, session};
 use crate::api::routes::OwnSessionAction;
 use crate::api::AppState;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
+use crate::openapi::CodedError;
 
 /// A session as shown to its user or an admin: never a token.
 #[derive(Serialize, ToSchema)]
@@ -59,22 +60,27 @@ pub struct Revoked {
     pub revoked: usize,
 }
 
-/// `GET /{slug}/v1/public/end-users/sessions`
+/// `GET /{slug}/v1/public/end-users/sessions`: the caller's live sessions.
 #[utoipa::path(get, path = "/{slug}/v1/public/end-users/sessions", tag = "end-users",
-    params(("slug" = String, Path)), security(("public_client" = [], "bearer" = [])),
-    responses((status = 200, body = SessionList), (status = 401, description = "Invalid session")))]
+    params(("slug" = String, Path)),
+    security(("client_id" = [], "client_key" = [], "client_origin" = [], "end_user" = [])),
+    responses((status = 200, description = "Live sessions; `current` marks the caller's", body = SessionList)))]
 pub fn list_doc() {}
 
-/// `DELETE /{slug}/v1/public/end-users/sessions/{session_id}`
+/// `DELETE /{slug}/v1/public/end-users/sessions/{session_id}`: revoke one of the caller's sessions.
 #[utoipa::path(delete, path = "/{slug}/v1/public/end-users/sessions/{session_id}", tag = "end-users",
-    params(("slug" = String, Path), ("session_id" = uuid::Uuid, Path)), security(("public_client" = [], "bearer" = [])),
-    responses((status = 200, body = Revoked), (status = 404, description = "No such session of this user")))]
+    params(("slug" = String, Path), ("session_id" = uuid::Uuid, Path, description = "A session id of the caller")),
+    security(("client_id" = [], "client_key" = [], "client_origin" = [], "end_user" = [])),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 404, description = "`not_found`: no live session of this user has this id", body = CodedError)))]
 pub fn revoke_doc() {}
 
 /// `POST /{slug}/v1/public/end-users/sessions/revoke-others`
 #[utoipa::path(post, path = "/{slug}/v1/public/end-users/sessions/revoke-others", tag = "end-users",
-    params(("slug" = String, Path)), security(("public_client" = [], "bearer" = [])),
-    responses((status = 200, body = Revoked)))]
+    params(("slug" = String, Path)),
+    security(("client_id" = [], "client_key" = [], "client_origin" = [], "end_user" = [])),
+    responses((status = 200, description = "Every other session of the caller is revoked", body = Revoked)))]
 pub fn revoke_others_doc() {}
 
 pub async fn handle(
