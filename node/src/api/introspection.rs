@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
-use crate::openapi::JsonBody;
+use crate::http::schema::JsonBody;
 
 pub const MAX_BATCH: usize = 1000;
 const MAX_TOKEN_CHARS: usize = 4096;

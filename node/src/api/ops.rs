@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use crate::http::{Answer, ApiError, Code, Handled};
-use crate::openapi::CodedError;
+use crate::http::schema::CodedError;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {

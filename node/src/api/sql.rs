@@ -18,7 +18,7 @@ use super::public::{authenticate_client, session};
 use super::AppState;
 use crate::http::validation::{validated, Fields};
 use crate::http::{Answer, ApiError, Code, Handled, Request};
-use crate::openapi::{CodedError, ValidationError};
+use crate::http::schema::{CodedError, ValidationError};
 
 /// The scope a public client needs.
 pub const SCOPE: &str = "sql:execute";

@@ -4,6 +4,7 @@
 pub mod client_ip;
 pub mod conn;
 pub mod errors;
+pub mod schema;
 pub mod validation;
 
 use bytes::Bytes;

@@ -11,7 +11,7 @@ use crate::api::public::sessions::{Revoked, SessionList, SessionView};
 use crate::api::AppState;
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
-use crate::openapi::{CodedError, JsonBody};
+use crate::http::schema::{CodedError, JsonBody};
 
 #[derive(Serialize, ToSchema)]
 pub struct EndUserOut {

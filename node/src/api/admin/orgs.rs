@@ -8,7 +8,7 @@ use super::{audit, AdminPrincipal};
 use crate::api::AppState;
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, Handled, Request};
-use crate::openapi::{CodedError, JsonBody};
+use crate::http::schema::{CodedError, JsonBody};
 use commonrock_actors::model::Org;
 use commonrock_actors::tenant::{Applied, Change};
 

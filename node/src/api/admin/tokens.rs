@@ -10,7 +10,7 @@ use super::{audit, ok, AdminPrincipal};
 use crate::api::AppState;
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
-use crate::openapi::{CodedError, JsonBody};
+use crate::http::schema::{CodedError, JsonBody};
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenOut {

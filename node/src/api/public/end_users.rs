@@ -14,8 +14,8 @@ use crate::api::routes::EndUserAction;
 use crate::api::AppState;
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Handled, Request};
-use crate::openapi::JsonBody;
-use crate::openapi::{CodedError, PlainError};
+use crate::http::schema::JsonBody;
+use crate::http::schema::{CodedError, PlainError};
 
 #[derive(Serialize, ToSchema)]
 pub struct EndUserRef {

@@ -14,7 +14,7 @@ use super::{authenticate_client, session};
 use crate::api::routes::OwnSessionAction;
 use crate::api::AppState;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
-use crate::openapi::CodedError;
+use crate::http::schema::CodedError;
 
 /// A session as shown to its user or an admin: never a token.
 #[derive(Serialize, ToSchema)]
