@@ -9,7 +9,7 @@ use commonrock_actors::DomainError;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::validation::Issue;
+use super::issue::Issue;
 
 /// Coded errors: `{"detail":{"code":…,"message":…}}`. The table is `docs/error-codes.md`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 pub mod client_ip;
 pub mod conn;
 pub mod errors;
+pub mod issue;
 pub mod schema;
 pub mod validation;
 
