@@ -141,6 +141,40 @@ async fn three_nodes_on_one_keyspace_are_one_service() {
         "exact across nodes: {statuses:?}"
     );
 
+    // Batches through one node are split per owner node and, on each owner, per shard: a
+    // revocation through another node is seen by the very next batch. (An owner once ran a
+    // forwarded batch on one shard, which then cached its siblings' sessions and kept
+    // answering active for them after a logout.)
+    let mut batch = Vec::new();
+    for i in 0..24 {
+        let s = nodes[i % 3]
+            .signup(&format!("batch-{i}"), "password123")
+            .await;
+        assert_eq!(s.status, 201, "{:?}", s.body);
+        batch.push(text(&s, "access_token"));
+    }
+    let actives = |a: &commonrock_tests::Answer| -> Vec<bool> {
+        a.body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["active"] == true)
+            .collect()
+    };
+    let first = nodes[0].introspect_batch(&batch).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(actives(&first), vec![true; 24]);
+    for t in &batch[..12] {
+        assert_eq!(nodes[2].logout(t).await.status, 200);
+    }
+    for p in &nodes {
+        let again = p.introspect_batch(&batch).await;
+        assert_eq!(again.status, 200, "{:?}", again.body);
+        let mut want = vec![false; 12];
+        want.extend([true; 12]);
+        assert_eq!(actives(&again), want, "batch through {}", p.base);
+    }
+
     // Nine logins of one user at once, spread over the three nodes, with a cap of 3 sessions:
     // the sessions have different owners, yet no more than 3 stay live.
     let capped = shared_project(&cluster, json!({"max_sessions_per_user": 3})).await;

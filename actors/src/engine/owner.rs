@@ -2,13 +2,17 @@
 //! forward it in one hop; answer forwarded calls as owner (never forwarding again). Also the
 //! node-local buckets of capacity limits, which need no owner at all.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use crate::error::DomainError;
-use crate::model::Limit;
+use crate::model::{Limit, SessionState};
 use crate::owner::{OwnerCall, OwnerError, OwnerReply, Placement, SETTLE_WAIT};
 use crate::ratelimit::{retry_after_secs, Buckets, LimitCheck, Refused};
+use crate::routing::session_key;
 use crate::shard::{Owned, ShardMessage};
 
 use super::Engine;
@@ -252,6 +256,55 @@ impl Engine {
         Ok(out)
     }
 
+    /// Sessions this node owns, each read through the shard that owns it, the shards in
+    /// parallel, answered in input order. A batch must never run on one shard for all: that
+    /// shard would cache its siblings' sessions, and such a copy misses their revocations
+    /// (which go to the owning shard), so a later batch could call a revoked session active.
+    async fn get_many(
+        &self,
+        sessions: Vec<(Uuid, u64)>,
+    ) -> Result<Vec<Option<SessionState>>, DomainError> {
+        let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, (id, _)) in sessions.iter().enumerate() {
+            match self.router.place(&session_key(*id), self.shards.len()) {
+                Placement::Local(shard) => groups.entry(shard).or_default().push(i),
+                // Moved meanwhile: the ownership check after the call tells the caller.
+                _ => return Err(DomainError::unavailable("ownership is moving")),
+            }
+        }
+        if groups.len() == 1 {
+            let shard = groups.into_keys().next().unwrap_or_default();
+            return self
+                .shards
+                .call(shard, |reply| ShardMessage::GetMany { sessions, reply })
+                .await?;
+        }
+        let calls = groups.into_iter().map(|(shard, items)| {
+            let subset: Vec<(Uuid, u64)> = items.iter().map(|&i| sessions[i]).collect();
+            async move {
+                let found = self
+                    .shards
+                    .call(shard, |reply| ShardMessage::GetMany {
+                        sessions: subset,
+                        reply,
+                    })
+                    .await;
+                (items, found)
+            }
+        });
+        let mut out = vec![None; sessions.len()];
+        for (items, found) in futures_util::future::join_all(calls).await {
+            let found = found??;
+            if found.len() != items.len() {
+                return Err(mismatch());
+            }
+            for (i, s) in items.into_iter().zip(found) {
+                out[i] = s;
+            }
+        }
+        Ok(out)
+    }
+
     async fn run_local(&self, shard: usize, call: OwnerCall) -> Result<OwnerReply, DomainError> {
         let shards = &self.shards;
         Ok(match call {
@@ -269,11 +322,8 @@ impl Engine {
                     })
                     .await??,
             ),
-            OwnerCall::GetMany { sessions } => OwnerReply::Sessions(
-                shards
-                    .call(shard, |reply| ShardMessage::GetMany { sessions, reply })
-                    .await??,
-            ),
+            // Not `shard`: each session is read by the shard that owns it.
+            OwnerCall::GetMany { sessions } => OwnerReply::Sessions(self.get_many(sessions).await?),
             OwnerCall::Refresh(request) => OwnerReply::Refresh(
                 shards
                     .call(shard, |reply| ShardMessage::Refresh { request, reply })

@@ -15,9 +15,9 @@ use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, SchemaType, Ty
 use utoipa::ToSchema;
 
 use super::AppState;
+use crate::http::schema::JsonBody;
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
-use crate::http::schema::JsonBody;
 
 pub const MAX_BATCH: usize = 1000;
 const MAX_TOKEN_CHARS: usize = 4096;

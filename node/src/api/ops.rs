@@ -11,8 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use crate::http::{Answer, ApiError, Code, Handled};
 use crate::http::schema::CodedError;
+use crate::http::{Answer, ApiError, Code, Handled};
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {

@@ -16,9 +16,9 @@ use utoipa::ToSchema;
 use super::introspection::authenticate_key;
 use super::public::{authenticate_client, session};
 use super::AppState;
+use crate::http::schema::{CodedError, ValidationError};
 use crate::http::validation::{validated, Fields};
 use crate::http::{Answer, ApiError, Code, Handled, Request};
-use crate::http::schema::{CodedError, ValidationError};
 
 /// The scope a public client needs.
 pub const SCOPE: &str = "sql:execute";

@@ -14,9 +14,9 @@ use utoipa::ToSchema;
 use super::{audit, ok, project, AdminPrincipal};
 use crate::api::public::SCOPES;
 use crate::api::AppState;
+use crate::http::schema::{CodedError, JsonBody};
 use crate::http::validation::{Fields, Issue};
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
-use crate::http::schema::{CodedError, JsonBody};
 
 fn time_or_none(t: i64) -> Option<String> {
     (t > 0).then(|| format_time(t))

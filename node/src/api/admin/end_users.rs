@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use super::{audit, ok, project, AdminPrincipal};
 use crate::api::public::sessions::{Revoked, SessionList, SessionView};
 use crate::api::AppState;
+use crate::http::schema::{CodedError, JsonBody};
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
-use crate::http::schema::{CodedError, JsonBody};
 
 #[derive(Serialize, ToSchema)]
 pub struct EndUserOut {

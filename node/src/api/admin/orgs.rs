@@ -6,9 +6,9 @@ use utoipa::ToSchema;
 
 use super::{audit, AdminPrincipal};
 use crate::api::AppState;
+use crate::http::schema::{CodedError, JsonBody};
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, Handled, Request};
-use crate::http::schema::{CodedError, JsonBody};
 use commonrock_actors::model::Org;
 use commonrock_actors::tenant::{Applied, Change};
 

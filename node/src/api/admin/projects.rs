@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use super::{audit, project, AdminPrincipal};
 use crate::api::AppState;
+use crate::http::schema::{CodedError, JsonBody};
 use crate::http::validation::{body_loc, Fields, Issue};
 use crate::http::{format_time, Answer, ApiError, Handled, Request};
-use crate::http::schema::{CodedError, JsonBody};
 
 /// Slugs that would collide with the node's own top-level paths.
 const RESERVED_SLUGS: [&str; 6] = [

@@ -15,9 +15,9 @@ use uuid::Uuid;
 use super::{audit, ok, project, AdminPrincipal};
 use crate::api::sql::{engine, SqlWarning};
 use crate::api::AppState;
+use crate::http::schema::{CodedError, JsonBody};
 use crate::http::validation::{Fields, Issue};
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
-use crate::http::schema::{CodedError, JsonBody};
 
 /// Longest statement text accepted by the body check; the engine's own limit (16 KiB by
 /// default) answers `sql_too_complex` below it.

@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 
 use super::{audit, ok, AdminPrincipal};
 use crate::api::AppState;
+use crate::http::schema::{CodedError, JsonBody};
 use crate::http::validation::Fields;
 use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
-use crate::http::schema::{CodedError, JsonBody};
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenOut {

@@ -12,10 +12,10 @@ use utoipa::ToSchema;
 use super::{authenticate_client, caller, device_id, session};
 use crate::api::routes::EndUserAction;
 use crate::api::AppState;
-use crate::http::validation::Fields;
-use crate::http::{format_time, Answer, ApiError, Handled, Request};
 use crate::http::schema::JsonBody;
 use crate::http::schema::{CodedError, PlainError};
+use crate::http::validation::Fields;
+use crate::http::{format_time, Answer, ApiError, Handled, Request};
 
 #[derive(Serialize, ToSchema)]
 pub struct EndUserRef {

@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 use super::{authenticate_client, session};
 use crate::api::routes::OwnSessionAction;
 use crate::api::AppState;
-use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
 use crate::http::schema::CodedError;
+use crate::http::{format_time, Answer, ApiError, Code, Handled, Request};
 
 /// A session as shown to its user or an admin: never a token.
 #[derive(Serialize, ToSchema)]
