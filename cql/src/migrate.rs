@@ -76,9 +76,16 @@ pub fn statements(cql: &str, keyspace: &str) -> Vec<String> {
         .collect()
 }
 
+/// Deadline of one schema statement. Schema changes are serialised cluster-wide and can wait
+/// behind others (another node's migration, a keyspace being dropped), far beyond the 2 s of a
+/// request: a node that gave up after 2 s would fail its start for nothing.
+const DDL_TIMEOUT: Duration = Duration::from_secs(60);
+
 async fn ddl(session: &Session, cql: &str) -> Result<(), String> {
+    let mut statement = scylla::statement::unprepared::Statement::new(cql);
+    statement.set_request_timeout(Some(DDL_TIMEOUT));
     session
-        .query_unpaged(cql, ())
+        .query_unpaged(statement, ())
         .await
         .map_err(|e| format!("schema statement failed: {e}: {cql}"))?;
     session
