@@ -139,7 +139,13 @@ fn entry(index: &str, key: &[u8], unique: bool) -> IndexEntry {
 /// sub-partitions and resumed at an entry, UNIQUE values (even empty ones) moved by updates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_rows_page_merge_and_move_unique_values() {
-    let opts = CqlOptions::new(nodes(), "cr_cql_rows");
+    // 1,200 conditional inserts at once queue up in a one-node test server; the 2 s request
+    // deadline made some of them unknown outcomes (Timeout) on a loaded machine. The test is
+    // about layout, not latency, so it gives them time.
+    let opts = CqlOptions {
+        request_timeout: std::time::Duration::from_secs(30),
+        ..CqlOptions::new(nodes(), "cr_cql_rows")
+    };
     let store = CqlStore::connect(&opts, &prometheus::Registry::new())
         .await
         .expect("connects and migrates");
