@@ -13,7 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use crate::error::DomainError;
 use crate::metrics::EngineMetrics;
 use crate::store::Store;
-use crate::supervision::RestartPolicy;
+use crate::supervision::{dead_child, RestartPolicy};
 use crate::tenant::{TenantArgs, TenantDirectory, TenantMessage, TenantSnapshot};
 
 /// The current directory, as published by its supervisor.
@@ -153,16 +153,8 @@ impl Actor for DirectorySupervisor {
         event: SupervisionEvent,
         state: &mut DirectoryState,
     ) -> Result<(), ActorProcessingErr> {
-        let dead = match &event {
-            SupervisionEvent::ActorFailed(cell, err) => {
-                tracing::error!(error = %err, "tenant directory failed, restarting");
-                cell.get_id()
-            }
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                tracing::warn!(reason = ?reason, "tenant directory stopped, restarting");
-                cell.get_id()
-            }
-            _ => return Ok(()),
+        let Some(dead) = dead_child(&event, "tenant directory") else {
+            return Ok(());
         };
         if state.handle.current().get_id() != dead {
             return Ok(());

@@ -15,7 +15,7 @@ use crate::error::DomainError;
 use crate::metrics::EngineMetrics;
 use crate::shard::{SessionShard, ShardArgs, ShardMessage};
 use crate::store::Store;
-use crate::supervision::RestartPolicy;
+use crate::supervision::{dead_child, RestartPolicy};
 
 pub use crate::owner::{KeyRouter, Placement};
 
@@ -246,16 +246,8 @@ impl Actor for ShardSupervisor {
         event: SupervisionEvent,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let dead = match &event {
-            SupervisionEvent::ActorFailed(cell, err) => {
-                tracing::error!(error = %err, "shard failed, restarting");
-                cell.get_id()
-            }
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                tracing::warn!(reason = ?reason, "shard stopped, restarting");
-                cell.get_id()
-            }
-            _ => return Ok(()),
+        let Some(dead) = dead_child(&event, "shard") else {
+            return Ok(());
         };
         let refs = state.set.refs.load_full();
         let Some(index) = refs.iter().position(|r| r.get_id() == dead) else {

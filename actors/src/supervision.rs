@@ -14,6 +14,22 @@ const BASE: Duration = Duration::from_millis(100);
 /// Longest delay between two restarts: an actor is never given up.
 const MAX: Duration = Duration::from_secs(5);
 
+/// The child a supervision event reports dead (failed or stopped), logged as `what`; None for
+/// events that need no restart.
+pub fn dead_child(event: &ractor::SupervisionEvent, what: &str) -> Option<ractor::ActorId> {
+    match event {
+        ractor::SupervisionEvent::ActorFailed(cell, err) => {
+            tracing::error!(error = %err, actor = what, "actor failed, restarting");
+            Some(cell.get_id())
+        }
+        ractor::SupervisionEvent::ActorTerminated(cell, _, reason) => {
+            tracing::warn!(reason = ?reason, actor = what, "actor stopped, restarting");
+            Some(cell.get_id())
+        }
+        _ => None,
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct RestartPolicy {
     recent: VecDeque<Instant>,
