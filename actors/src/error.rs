@@ -11,6 +11,12 @@ pub enum DomainError {
     /// End-user login failed (wrong password, unknown or disabled user).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// An admin user with TOTP logged in without a code.
+    #[error("totp code required")]
+    TotpRequired,
+    /// A wrong, expired or already used TOTP or recovery code.
+    #[error("invalid totp code")]
+    InvalidTotp,
     #[error("external id already registered")]
     ExternalIdTaken,
     #[error("invalid refresh token")]

@@ -266,3 +266,68 @@ impl SessionState {
 pub fn expiry(access: UnixSecs, refresh: UnixSecs, absolute: UnixSecs) -> UnixSecs {
     refresh.max(access).min(absolute.max(access))
 }
+
+/// A person who runs projects through the portal (SPEC §10). Unique by `email`, which is
+/// stored normalised (trimmed, lower case). Every change is a compare-and-set on `version`, so
+/// a TOTP step or a recovery code is consumed once however many nodes race for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUser {
+    pub id: Uuid,
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub disabled: bool,
+    /// The confirmed TOTP secret; logins need a code while it is set.
+    pub totp: Option<EncryptedSecret>,
+    /// A secret handed out by enrolment and not yet confirmed with a code.
+    pub totp_pending: Option<EncryptedSecret>,
+    /// The last 30-second step a code was accepted for: a code of this step or an earlier one
+    /// is refused (replay).
+    pub totp_last_step: u64,
+    /// SHA-256 of each unused recovery code.
+    pub recovery_codes: Vec<[u8; 32]>,
+    pub created_at: UnixSecs,
+    pub version: u64,
+}
+
+/// A secret encrypted (ChaCha20-Poly1305) under a key derived from the server key `key_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptedSecret {
+    pub key_id: String,
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+}
+
+/// Who made an admin change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuditActor {
+    /// `COMMONROCK_ADMIN_TOKEN`.
+    Bootstrap,
+    AdminToken {
+        id: Uuid,
+    },
+    AdminUser {
+        id: Uuid,
+        email: String,
+    },
+}
+
+/// One admin action, kept for [`AUDIT_RETENTION_S`]. Never carries a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Time-ordered (UUIDv7): the log lists newest first by id.
+    pub id: Uuid,
+    pub at: UnixSecs,
+    pub actor: AuditActor,
+    pub action: String,
+    /// The project's slug, for actions on one project.
+    pub project: Option<String>,
+    /// What was acted on (a slug, a client id, a key id, an email): never a secret.
+    pub target: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// How long the audit log keeps an entry: a little over a year.
+pub const AUDIT_RETENTION_S: i64 = 400 * 86_400;

@@ -200,3 +200,12 @@ fn unix_now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_passes_the_portal_conformance_suite() {
+    use commonrock_actors::store::portal::PortalStore;
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let store: Arc<dyn PortalStore> =
+        Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
+    commonrock_actors::store::portal_conformance::run_all(store).await;
+}

@@ -5,6 +5,7 @@
 pub mod members;
 pub mod migrate;
 pub mod options;
+pub mod portal;
 pub mod rows;
 pub mod store;
 

@@ -34,7 +34,7 @@ pub struct MemberStatements {
     update_ring: PreparedStatement,
 }
 
-async fn prep(
+pub(crate) async fn prep(
     session: &CqlSession,
     cql: String,
     idempotent: bool,

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cluster",
         cql: include_str!("../schema/003_cluster.cql"),
     },
+    Migration {
+        version: 4,
+        name: "portal",
+        cql: include_str!("../schema/004_portal.cql"),
+    },
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,7 +211,9 @@ mod tests {
         assert_eq!(rows.len(), 8, "{rows:?}");
         let cluster = statements(MIGRATIONS[2].cql, "ks_test");
         assert_eq!(cluster.len(), 2, "{cluster:?}");
-        for s in stmts.iter().chain(&rows).chain(&cluster) {
+        let portal = statements(MIGRATIONS[3].cql, "ks_test");
+        assert_eq!(portal.len(), 2, "{portal:?}");
+        for s in stmts.iter().chain(&rows).chain(&cluster).chain(&portal) {
             assert!(s.starts_with("CREATE TABLE IF NOT EXISTS ks_test."), "{s}");
             assert!(!s.contains("{keyspace}"));
             assert!(!s.contains("ALLOW FILTERING"));

@@ -71,6 +71,8 @@ pub struct CqlStore {
     pub(crate) rows: crate::rows::RowStatements,
     /// The membership statements (`MemberStore`, in `members.rs`).
     pub(crate) members: crate::members::MemberStatements,
+    /// The portal's statements (`PortalStore`, in `portal.rs`).
+    pub(crate) portal: crate::portal::PortalStatements,
     server: ServerKind,
     lwt: IntCounterVec,
 }
@@ -162,6 +164,7 @@ impl CqlStore {
         let st = prepare_all(&session, &opts.keyspace).await?;
         let rows = crate::rows::prepare(&session, &opts.keyspace).await?;
         let members = crate::members::prepare(&session, &opts.keyspace).await?;
+        let portal = crate::portal::prepare(&session, &opts.keyspace).await?;
         let lwt = IntCounterVec::new(
             Opts::new(
                 "commonrock_store_lwt_total",
@@ -178,6 +181,7 @@ impl CqlStore {
             st,
             rows,
             members,
+            portal,
             server,
             lwt,
         })

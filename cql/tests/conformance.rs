@@ -52,3 +52,14 @@ async fn migrations_are_idempotent_and_nodes_may_start_together() {
         "each migration recorded once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_store_passes_the_portal_conformance_suite() {
+    use commonrock_actors::store::portal::PortalStore;
+    let opts = CqlOptions::new(nodes(), "cr_cql_portal_conformance");
+    let store = CqlStore::connect(&opts, &prometheus::Registry::new())
+        .await
+        .expect("connects and migrates");
+    let store: Arc<dyn PortalStore> = Arc::new(store);
+    commonrock_actors::store::portal_conformance::run_all(store).await;
+}

@@ -43,6 +43,15 @@ pub enum AdminCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// Create a portal admin user in a STOPPED node's embedded store; the password is read
+    /// from standard input (one line). A running node takes `POST /admin/v1/admin-users`.
+    CreateUser {
+        #[arg(long, env = "COMMONROCK_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The admin user's email (stored trimmed and in lower case).
+        #[arg(long)]
+        email: String,
+    },
     /// Benchmark seeding: write N live sessions straight into the store of a STOPPED node
     /// (or a CQL keyspace) and their access tokens to a file. Never reachable over HTTP.
     SeedSessions(Box<SeedArgs>),
@@ -200,6 +209,12 @@ pub struct ServeArgs {
     /// [default: 75000].
     #[arg(long, env = "COMMONROCK_HTTP_IDLE_TIMEOUT_MS")]
     pub http_idle_timeout_ms: Option<u64>,
+    /// A portal session ends after this many seconds without a request [default: 1800].
+    #[arg(long, env = "COMMONROCK_PORTAL_IDLE_TIMEOUT_S")]
+    pub portal_idle_timeout_s: Option<u32>,
+    /// A portal session ends this many seconds after sign-in however busy [default: 43200].
+    #[arg(long, env = "COMMONROCK_PORTAL_SESSION_LIFETIME_S")]
+    pub portal_session_lifetime_s: Option<u32>,
     /// Open connections per listener; at the limit the longest-idle connection is closed to
     /// make room. Capped below the open-files limit, which the node raises to its hard limit
     /// at start [default: 10000].
@@ -260,6 +275,8 @@ struct FileConfig {
     http_idle_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
     access_log: Option<bool>,
+    portal_idle_timeout_s: Option<u32>,
+    portal_session_lifetime_s: Option<u32>,
 }
 
 /// The validated settings a node runs with.
@@ -296,6 +313,8 @@ pub struct Config {
     pub http_idle_timeout: Duration,
     pub max_connections: usize,
     pub access_log: bool,
+    pub portal_idle_timeout_s: u32,
+    pub portal_session_lifetime_s: u32,
     pub fault_injection: bool,
     /// `COMMONROCK_ADMIN_TOKEN`: the bootstrap admin token (kept only to hash it at start).
     pub admin_token: Option<String>,
@@ -513,6 +532,14 @@ impl Config {
                 .or(file.max_connections)
                 .unwrap_or(10_000),
             access_log: args.access_log.or(file.access_log).unwrap_or(true),
+            portal_idle_timeout_s: args
+                .portal_idle_timeout_s
+                .or(file.portal_idle_timeout_s)
+                .unwrap_or(1800),
+            portal_session_lifetime_s: args
+                .portal_session_lifetime_s
+                .or(file.portal_session_lifetime_s)
+                .unwrap_or(43_200),
             fault_injection: args.fault_injection,
             admin_token,
             sql_max_rows,
@@ -566,6 +593,20 @@ impl Config {
             if value < Duration::from_millis(100) || value > Duration::from_secs(3600) {
                 return Err(invalid(name, "must be between 100 and 3600000"));
             }
+        }
+        if !(2..=86_400).contains(&self.portal_idle_timeout_s) {
+            return Err(invalid(
+                "--portal-idle-timeout-s",
+                "must be between 2 and 86400",
+            ));
+        }
+        if self.portal_session_lifetime_s < self.portal_idle_timeout_s
+            || self.portal_session_lifetime_s > 30 * 86_400
+        {
+            return Err(invalid(
+                "--portal-session-lifetime-s",
+                "must be at least --portal-idle-timeout-s and at most 2592000 (30 days)",
+            ));
         }
         if !(16..=1_000_000).contains(&self.max_connections) {
             return Err(invalid(

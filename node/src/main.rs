@@ -59,6 +59,11 @@ fn main() -> ExitCode {
                 println!("{token}");
                 Ok(())
             }
+            Command::Admin(AdminCommand::CreateUser { data_dir, email }) => {
+                let id = create_admin_user(&data_dir, &email).await?;
+                println!("created admin user {id}; sign in at /portal/ and enrol TOTP");
+                Ok(())
+            }
             Command::Secret(SecretCommand::Generate { out }) => {
                 server::write_private(&out, &ServerSecrets::generate_file_text())
                     .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
@@ -73,6 +78,53 @@ fn main() -> ExitCode {
             eprintln!("commonrock: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Creates an admin user straight in a stopped node's embedded store.
+async fn create_admin_user(data_dir: &std::path::Path, email: &str) -> Result<uuid::Uuid, String> {
+    use commonrock_actors::engine::portal::normalise_email;
+    use commonrock_actors::model::{AdminUser, Inserted};
+    use commonrock_actors::store::portal::PortalStore;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let chars = password.chars().count();
+    if !(8..=1024).contains(&chars) {
+        return Err(
+            "the password must have 8 to 1024 characters (give it on standard input)".into(),
+        );
+    }
+    let email = normalise_email(email);
+    if !email.contains('@') || email.contains(':') || email.chars().any(char::is_whitespace) {
+        return Err(format!("{email:?} is not an email address"));
+    }
+    let store = commonrock_actors::store::embedded::EmbeddedStore::open(data_dir).map_err(|e| {
+        format!(
+            "cannot open store in {} (is the node running? use POST /admin/v1/admin-users then): {e}",
+            data_dir.display()
+        )
+    })?;
+    let password_hash = commonrock_actors::crypto::password::hash_now(password.as_bytes())
+        .map_err(|e| format!("cannot hash the password: {e:?}"))?;
+    let user = AdminUser {
+        id: uuid::Uuid::now_v7(),
+        email,
+        password_hash,
+        disabled: false,
+        totp: None,
+        totp_pending: None,
+        totp_last_step: 0,
+        recovery_codes: vec![],
+        created_at: chrono::Utc::now().timestamp(),
+        version: 0,
+    };
+    match store.insert_admin_user(&user).await {
+        Ok(Inserted::Created) => Ok(user.id),
+        Ok(Inserted::AlreadyExists) => Err(format!("an admin user {} already exists", user.email)),
+        Err(e) => Err(format!("cannot store the admin user: {e}")),
     }
 }
 

@@ -61,6 +61,19 @@ use crate::http::schema::{CodedError, PlainError, ValidationError};
         crate::api::admin::tokens::create_doc,
         crate::api::admin::tokens::revoke_doc,
         crate::api::admin::cluster::view,
+        crate::api::admin::auth::login_doc,
+        crate::api::admin::auth::logout_doc,
+        crate::api::admin::auth::me_doc,
+        crate::api::admin::auth::enroll_doc,
+        crate::api::admin::auth::confirm_doc,
+        crate::api::admin::admin_users::list_doc,
+        crate::api::admin::admin_users::create_doc,
+        crate::api::admin::admin_users::get_doc,
+        crate::api::admin::admin_users::patch_doc,
+        crate::api::admin::admin_users::delete_doc,
+        crate::api::admin::admin_users::reset_totp_doc,
+        crate::api::admin::audit::list_doc,
+        crate::api::admin::sql::execute_doc,
         crate::api::admin::sql::tables_list_doc,
         crate::api::admin::sql::tables_create_doc,
         crate::api::admin::sql::table_get_doc,
@@ -85,6 +98,7 @@ use crate::http::schema::{CodedError, PlainError, ValidationError};
         (name = "sql", description = "Running registered query definitions"),
         (name = "admin", description = "Admin API: Bearer admin token"),
         (name = "admin-sql", description = "Admin API: tables and query definitions"),
+        (name = "portal", description = "Admin users, their portal sessions (cookie `cr_portal` + `X-CSRF-Token` on writes) and TOTP"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -160,6 +174,20 @@ fn common_answers(path: &str, method: &str, op: &Value) -> Vec<(u16, String, Val
         out.push((401, "`missing_api_key`: `X-API-Key` absent or empty; `invalid_api_key`: unknown, revoked, expired or of another project", coded()));
         out.push((403, "`restrictions_required`: the key has neither `allowed_cidrs` nor `allowed_origins`; `ip_denied`: caller outside `allowed_cidrs`; `origin_required` / `origin_denied`: the key is restricted by origins and `Origin` is missing or not allowed", coded()));
         out.push((429, "`rate_limited`: the key's bucket is empty", coded()));
+    }
+    if has("portal") {
+        out.push((
+            401,
+            "`unauthorized`: no bearer token and no live portal session cookie",
+            coded(),
+        ));
+        if method != "get" {
+            out.push((
+                403,
+                "`csrf_failed`: a cookie-authenticated write without the session's `X-CSRF-Token`",
+                coded(),
+            ));
+        }
     }
     if has("admin") {
         out.push((
@@ -352,7 +380,9 @@ fn complete(doc: &mut Value) {
         "secret_key": {"type": "apiKey", "in": "header", "name": "X-API-Key",
             "description": "Secret key (`sk_live_…`), for backends; restricted by `allowed_cidrs` and/or `allowed_origins` (then `Origin` is required too)"},
         "admin": {"type": "http", "scheme": "bearer",
-            "description": "Admin token: `COMMONROCK_ADMIN_TOKEN` or one minted through /admin/v1/admin-tokens"}
+            "description": "Admin token: `COMMONROCK_ADMIN_TOKEN` or one minted through /admin/v1/admin-tokens"},
+        "portal": {"type": "apiKey", "in": "cookie", "name": "cr_portal",
+            "description": "A portal session from `POST /admin/v1/auth/login`; writes also need `X-CSRF-Token`"}
     });
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
@@ -462,6 +492,8 @@ mod tests {
 
     #[test]
     fn every_body_documents_exactly_the_fields_it_reads() {
+        use crate::api::admin::admin_users::{CreateAdminUser, PatchAdminUser};
+        use crate::api::admin::auth::{ConfirmTotp, Login};
         use crate::api::admin::credentials::{CreateApiKey, CreateClient};
         use crate::api::admin::end_users::{PatchEndUser, SetPassword};
         use crate::api::admin::orgs::CreateOrg;
@@ -490,6 +522,10 @@ mod tests {
             SqlStatement,
             DropTableBody,
             DefinitionBody,
+            Login,
+            ConfirmTotp,
+            CreateAdminUser,
+            PatchAdminUser,
         );
         assert_tied::<ExecuteBody>("ExecuteBody", |f| {
             let _ = ExecuteBody::read_with(f, 1000);

@@ -376,6 +376,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             store_timeout: config.store_timeout,
             // A shard handler may make two store calls in a row (a session and its index).
             call_timeout: config.store_timeout * 2 + Duration::from_millis(500),
+            portal_idle_s: config.portal_idle_timeout_s,
+            portal_lifetime_s: config.portal_session_lifetime_s,
         },
         store,
         secrets,
@@ -399,6 +401,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         fault_injection: config.fault_injection,
         body_timeout: config.http_body_timeout,
         access_log: config.access_log,
+        // A browser keeps a `Secure` cookie only from https (or localhost), so plain-HTTP
+        // development on loopback is the one place it is left out.
+        cookie_secure: !(config.dev && addr.ip().is_loopback()),
         ready: false.into(),
         openapi_json: Bytes::from(crate::openapi::document()),
         sql,

@@ -4,3 +4,4 @@
 pub mod password;
 pub mod secrets;
 pub mod tokens;
+pub mod totp;

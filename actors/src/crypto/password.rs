@@ -58,7 +58,8 @@ fn lower_priority() {
     }
 }
 
-fn hash_now(password: &[u8]) -> Result<String, PoolError> {
+/// Hashes on the calling thread: for offline tools only (a server hashes through the pool).
+pub fn hash_now(password: &[u8]) -> Result<String, PoolError> {
     let mut salt = [0u8; 16];
     fill_random(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|_| PoolError::Hash)?;

@@ -166,14 +166,17 @@ impl ServerSecrets {
     /// key: HMAC-SHA256(current key, "commonrock/derived-key/v1" ‖ `context`). Every node with
     /// the same secret file derives the same key; a new current key derives a new one.
     pub fn derive_key(&self, context: &[u8]) -> [u8; 32] {
-        let mut mac = self
-            .keys
-            .get(&self.current)
+        self.derive_key_with(&self.current, context)
             .expect("the current key is one of the keys")
-            .clone();
+    }
+
+    /// [`Self::derive_key`] under the key `key_id`, for data that records which key protected
+    /// it (so it stays readable after a rotation); None if that key is no longer configured.
+    pub fn derive_key_with(&self, key_id: &str, context: &[u8]) -> Option<[u8; 32]> {
+        let mut mac = self.keys.get(key_id)?.clone();
         mac.update(b"commonrock/derived-key/v1");
         mac.update(context);
-        mac.finalize().into_bytes().into()
+        Some(mac.finalize().into_bytes().into())
     }
 
     fn mac(

@@ -5,6 +5,7 @@
 mod admin;
 mod introspect;
 mod owner;
+pub mod portal;
 mod sessions;
 
 use std::sync::Arc;
@@ -41,6 +42,9 @@ pub struct EngineConfig {
     pub store_timeout: Duration,
     /// Deadline of an actor call; above the store timeout so a slow store surfaces as such.
     pub call_timeout: Duration,
+    /// Portal sessions: the idle timeout and the absolute lifetime, in seconds.
+    pub portal_idle_s: u32,
+    pub portal_lifetime_s: u32,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +56,8 @@ impl Default for EngineConfig {
             argon2_queue: 4096,
             store_timeout: Duration::from_secs(2),
             call_timeout: Duration::from_millis(2500),
+            portal_idle_s: portal::IDLE_TIMEOUT_S,
+            portal_lifetime_s: portal::ABSOLUTE_TIMEOUT_S,
         }
     }
 }
@@ -70,6 +76,8 @@ pub struct Engine {
     supervisor: ActorRef<SupervisorMessage>,
     metrics: EngineMetrics,
     call_timeout: Duration,
+    /// The portal's own project: its settings are the portal sessions' rules.
+    portal: crate::tenant::ProjectView,
 }
 
 pub fn now() -> UnixSecs {
@@ -118,6 +126,7 @@ impl Engine {
             tenants,
             directory,
             directory_supervisor,
+            portal: portal::portal_project(config.portal_idle_s, config.portal_lifetime_s),
             supervisor,
             metrics,
             call_timeout: config.call_timeout,

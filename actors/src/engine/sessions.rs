@@ -30,6 +30,22 @@ pub struct Credentials {
     pub device_id: String,
 }
 
+/// Whose a new session is: the user's id and the name sessions show (`external_id`).
+#[derive(Clone, Copy)]
+pub(super) struct SessionOwner<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+}
+
+impl<'a> From<&'a EndUser> for SessionOwner<'a> {
+    fn from(u: &'a EndUser) -> Self {
+        SessionOwner {
+            id: u.id,
+            name: &u.external_id,
+        }
+    }
+}
+
 /// A session with the pair of tokens derived for its current counter.
 pub struct Issued {
     pub access_token: String,
@@ -51,10 +67,11 @@ impl Engine {
         })
     }
 
-    async fn create_session(
+    /// A new session of `user` (an end user, or an admin user of the portal's project).
+    pub(super) async fn create_session(
         &self,
         project: &ProjectView,
-        user: &EndUser,
+        user: SessionOwner<'_>,
         device_id: String,
         caller: &Caller,
     ) -> Result<Issued, DomainError> {
@@ -68,7 +85,7 @@ impl Engine {
             id: Uuid::now_v7(),
             project_id: project.project.id,
             end_user_id: user.id,
-            external_id: user.external_id.clone(),
+            external_id: user.name.to_string(),
             device_id,
             user_agent: caller.user_agent.clone(),
             ip: caller.ip.map(|ip| ip.to_string()),
@@ -167,7 +184,7 @@ impl Engine {
             Inserted::Created => {}
             Inserted::AlreadyExists => return Err(DomainError::ExternalIdTaken),
         }
-        self.create_session(project, &user, creds.device_id, caller)
+        self.create_session(project, (&user).into(), creds.device_id, caller)
             .await
     }
 
@@ -177,9 +194,37 @@ impl Engine {
         creds: Credentials,
         caller: &Caller,
     ) -> Result<Issued, DomainError> {
+        self.check_login_limits(project, &creds.external_id, caller)
+            .await?;
+        let pid = project.project.id;
+        let user = self.store.get_end_user(pid, &creds.external_id).await?;
+        let ok = self
+            .passwords
+            .verify(
+                creds.password,
+                user.as_ref().map(|u| u.password_hash.clone()),
+            )
+            .await?;
+        match user {
+            Some(user) if ok && !user.disabled => {
+                self.create_session(project, (&user).into(), creds.device_id, caller)
+                    .await
+            }
+            _ => Err(DomainError::InvalidCredentials),
+        }
+    }
+
+    /// Counts a login attempt for `account` of `project` against its per-account limits,
+    /// before any Argon2 work, so a parallel burst cannot slip through.
+    pub(super) async fn check_login_limits(
+        &self,
+        project: &ProjectView,
+        account_name: &str,
+        caller: &Caller,
+    ) -> Result<(), DomainError> {
         let pid = project.project.id;
         let limits = &project.project.settings.rate_limits;
-        let account = account_key(pid, &creds.external_id);
+        let account = account_key(pid, account_name);
         // Attempts are counted before Argon2, so a parallel burst cannot slip through.
         let mut per_ip_key = [b"lai:".as_slice(), &account, b"\0"].concat();
         match caller.ip {
@@ -206,21 +251,7 @@ impl Engine {
             }
             return Err(e);
         }
-        let user = self.store.get_end_user(pid, &creds.external_id).await?;
-        let ok = self
-            .passwords
-            .verify(
-                creds.password,
-                user.as_ref().map(|u| u.password_hash.clone()),
-            )
-            .await?;
-        match user {
-            Some(user) if ok && !user.disabled => {
-                self.create_session(project, &user, creds.device_id, caller)
-                    .await
-            }
-            _ => Err(DomainError::InvalidCredentials),
-        }
+        Ok(())
     }
 
     pub async fn refresh(
@@ -307,7 +338,7 @@ impl Engine {
     /// Revokes sessions that have different owners, a bounded number at once (one user's
     /// hundred sessions must not flood the owners' mailboxes); answers how many were live, only
     /// once every owner has applied its part.
-    async fn revoke_all(&self, ids: &[Uuid], now: i64) -> Result<usize, DomainError> {
+    pub(super) async fn revoke_all(&self, ids: &[Uuid], now: i64) -> Result<usize, DomainError> {
         let mut n = 0;
         for chunk in ids.chunks(USER_WIDE_CONCURRENCY) {
             let revoked =

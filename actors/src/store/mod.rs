@@ -8,6 +8,8 @@ pub mod backfill_conformance;
 pub mod conformance;
 pub mod embedded;
 pub mod members;
+pub mod portal;
+pub mod portal_conformance;
 pub mod rows;
 pub mod rows_conformance;
 pub mod timed;
@@ -30,8 +32,9 @@ pub enum StoreError {
 }
 
 /// Every write returns only after it is durable (an fsync'd commit, or a quorum write).
+/// The portal's records (admin users, the audit log) are part of every store.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: portal::PortalStore + Send + Sync + 'static {
     /// A short name for readiness reports and metrics (`embedded`, `scylla`).
     fn kind(&self) -> &'static str;
     /// Cheap round trip proving the store answers (readiness).

@@ -8,9 +8,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::portal::PortalStore;
 use super::{Store, StoreError};
 use crate::metrics::EngineMetrics;
-use crate::model::{AdminToken, EndUser, Inserted, Org, Project, PublicClient, SecretKey, Session};
+use crate::model::{
+    AdminToken, AdminUser, AuditEntry, EndUser, Inserted, Org, Project, PublicClient, SecretKey,
+    Session,
+};
 
 pub struct TimedStore {
     inner: Arc<dyn Store>,
@@ -168,5 +172,41 @@ impl Store for TimedStore {
             self.inner.list_user_sessions(project_id, end_user_id),
         )
         .await
+    }
+}
+
+#[async_trait]
+impl PortalStore for TimedStore {
+    async fn insert_admin_user(&self, user: &AdminUser) -> Result<Inserted, StoreError> {
+        self.timed("insert_admin_user", self.inner.insert_admin_user(user))
+            .await
+    }
+    async fn get_admin_user(&self, email: &str) -> Result<Option<AdminUser>, StoreError> {
+        self.timed("get_admin_user", self.inner.get_admin_user(email))
+            .await
+    }
+    async fn list_admin_users(&self) -> Result<Vec<AdminUser>, StoreError> {
+        self.timed("list_admin_users", self.inner.list_admin_users())
+            .await
+    }
+    async fn cas_admin_user(&self, user: &AdminUser, expected: u64) -> Result<bool, StoreError> {
+        self.timed("cas_admin_user", self.inner.cas_admin_user(user, expected))
+            .await
+    }
+    async fn delete_admin_user(&self, email: &str) -> Result<(), StoreError> {
+        self.timed("delete_admin_user", self.inner.delete_admin_user(email))
+            .await
+    }
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.timed("append_audit", self.inner.append_audit(entry))
+            .await
+    }
+    async fn list_audit(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.timed("list_audit", self.inner.list_audit(before, limit))
+            .await
     }
 }

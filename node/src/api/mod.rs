@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod introspection;
 pub mod ops;
+pub mod portal;
 pub mod public;
 pub mod routes;
 pub mod sql;
@@ -57,7 +58,10 @@ pub enum Surface {
 
 impl Surface {
     fn serves(self, target: &Target) -> bool {
-        let admin_only = matches!(target, Target::Admin(_) | Target::Metrics);
+        let admin_only = matches!(
+            target,
+            Target::Admin(_) | Target::Metrics | Target::Portal(_) | Target::PortalRedirect
+        );
         let shared = matches!(target, Target::Healthz | Target::Readyz);
         match self {
             Surface::All => true,
@@ -90,6 +94,8 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// One `info` line per request (`--access-log`).
     pub access_log: bool,
+    /// The portal cookie's `Secure` attribute: off only for `serve --dev` on loopback.
+    pub cookie_secure: bool,
 }
 
 impl AppState {
@@ -339,7 +345,15 @@ where
             None,
         ),
         Target::OpenApi => (ops::openapi(state), None),
-        Target::Docs(tail) => (ops::docs(&tail), None),
+        Target::Docs(tail) => (
+            portal::page_headers(ops::docs(&tail), portal::DOCS_CSP),
+            None,
+        ),
+        Target::Portal(path) => (
+            unwrap(admin::guard_network(state, &req).map(|()| portal::file(&path))),
+            None,
+        ),
+        Target::PortalRedirect => (portal::redirect(), None),
         Target::DocsRedirect => (ops::docs_redirect(), None),
         Target::Admin(target) => (unwrap(admin::dispatch(state, &req, target).await), None),
         tenant => tenant_route(state, &req, tenant).await,

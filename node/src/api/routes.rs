@@ -14,6 +14,10 @@ pub enum Target {
     OpenApi,
     Docs(String),
     DocsRedirect,
+    /// `/portal/*`: the portal page's files (api::portal).
+    Portal(String),
+    /// `/portal` without the slash.
+    PortalRedirect,
     /// `OPTIONS /{slug}/v1/public/*`.
     Preflight {
         slug: String,
@@ -92,6 +96,18 @@ pub enum AdminTarget {
     Session(String, String),
     AdminTokens,
     AdminToken(String),
+    /// `POST /admin/v1/auth/login`: the one admin call without credentials.
+    AuthLogin,
+    AuthLogout,
+    AuthMe,
+    TotpEnroll,
+    TotpConfirm,
+    AdminUsers,
+    AdminUser(String),
+    AdminUserTotp(String),
+    AuditLog,
+    /// `/admin/v1/projects/{slug}/sql/execute`
+    SqlExecute(String),
     CrashShard(String),
     CrashTenants,
     /// `/admin/v1/projects/{slug}/sql/tables`
@@ -128,6 +144,8 @@ pub fn resolve(method: &Method, path: &str) -> Result<Resolved, ApiError> {
         // Without the trailing slash the page's relative asset paths would miss `/docs/`.
         ["docs"] => ("/docs", get, Target::DocsRedirect),
         ["docs", rest @ ..] => ("/docs/*", get, Target::Docs(rest.join("/"))),
+        ["portal"] => ("/portal", get, Target::PortalRedirect),
+        ["portal", rest @ ..] => ("/portal/*", get, Target::Portal(rest.join("/"))),
         ["admin", "v1", rest @ ..] => return resolve_admin(method, rest),
         [slug, "v1", "public", rest @ ..] if *method == Method::OPTIONS && !rest.is_empty() => {
             return Ok(Resolved {
@@ -342,6 +360,34 @@ fn resolve_admin(method: &Method, segs: &[&str]) -> Result<Resolved, ApiError> {
             "/admin/v1/admin-tokens/{id}",
             vec![M::DELETE],
             A::AdminToken(d(id)),
+        ),
+        ["auth", "login"] => ("/admin/v1/auth/login", vec![M::POST], A::AuthLogin),
+        ["auth", "logout"] => ("/admin/v1/auth/logout", vec![M::POST], A::AuthLogout),
+        ["auth", "me"] => ("/admin/v1/auth/me", vec![M::GET], A::AuthMe),
+        ["auth", "totp", "enroll"] => ("/admin/v1/auth/totp/enroll", vec![M::POST], A::TotpEnroll),
+        ["auth", "totp", "confirm"] => {
+            ("/admin/v1/auth/totp/confirm", vec![M::POST], A::TotpConfirm)
+        }
+        ["admin-users"] => (
+            "/admin/v1/admin-users",
+            vec![M::GET, M::POST],
+            A::AdminUsers,
+        ),
+        ["admin-users", id] => (
+            "/admin/v1/admin-users/{id}",
+            vec![M::GET, M::PATCH, M::DELETE],
+            A::AdminUser(d(id)),
+        ),
+        ["admin-users", id, "totp"] => (
+            "/admin/v1/admin-users/{id}/totp",
+            vec![M::DELETE],
+            A::AdminUserTotp(d(id)),
+        ),
+        ["audit-log"] => ("/admin/v1/audit-log", vec![M::GET], A::AuditLog),
+        ["projects", s, "sql", "execute"] => (
+            "/admin/v1/projects/{slug}/sql/execute",
+            vec![M::POST],
+            A::SqlExecute(d(s)),
         ),
         ["debug", "shards", n, "crash"] => (
             "/admin/v1/debug/shards/{n}/crash",

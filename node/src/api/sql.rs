@@ -191,6 +191,17 @@ pub async fn execute(
         authenticate_key(state, req, project).await?;
         None
     };
+    run(state, req, project, caller).await
+}
+
+/// Runs the body's definition for `caller` (an end user of a public client: public
+/// definitions only), or for a trusted backend or admin when None.
+pub async fn run(
+    state: &AppState,
+    req: &Request,
+    project: &ProjectView,
+    caller: Option<Caller>,
+) -> Handled {
     let sql = engine(state)?;
     let max_rows = sql.config().max_rows;
     let value = req.json()?;

@@ -291,6 +291,8 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidCredentials => {
                 ApiError::plain(StatusCode::UNAUTHORIZED, "Invalid credentials")
             }
+            DomainError::TotpRequired => ApiError::code(Code::TotpRequired),
+            DomainError::InvalidTotp => ApiError::code(Code::InvalidTotp),
             DomainError::ExternalIdTaken => {
                 ApiError::plain(StatusCode::CONFLICT, "External ID already registered")
             }

@@ -33,7 +33,7 @@ fn time(ms: i64) -> String {
 }
 
 /// `GET /admin/v1/cluster`
-#[utoipa::path(get, path = "/admin/v1/cluster", tag = "admin", security(("admin" = [])),
+#[utoipa::path(get, path = "/admin/v1/cluster", tag = "admin", security(("admin" = []), ("portal" = [])),
     responses((status = 200, description = "The cluster as this node sees it (SPEC §9)", body = ClusterView)))]
 pub fn view(state: &AppState) -> Handled {
     let m = &state.membership;

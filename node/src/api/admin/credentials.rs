@@ -241,7 +241,7 @@ pub async fn clients(state: &AppState, req: &Request, who: &AdminPrincipal, slug
     let Applied::Client { client, key } = applied else {
         return Err(DomainError::Internal("unexpected apply result".into()).into());
     };
-    audit(state, who, "create_client", slug);
+    audit(state, who, "create_client", Some(slug), &client.client_id).await;
     Answer::json(
         StatusCode::CREATED,
         &ClientCreated {
@@ -269,7 +269,7 @@ pub async fn revoke_client(
             client_id: id.to_string(),
         })
         .await?;
-    audit(state, who, "revoke_client", slug);
+    audit(state, who, "revoke_client", Some(slug), id).await;
     ok()
 }
 
@@ -345,7 +345,14 @@ pub async fn api_keys(
     let Applied::SecretKey { key, secret } = applied else {
         return Err(DomainError::Internal("unexpected apply result".into()).into());
     };
-    audit(state, who, "create_api_key", slug);
+    audit(
+        state,
+        who,
+        "create_api_key",
+        Some(slug),
+        &key.id.to_string(),
+    )
+    .await;
     Answer::json(
         StatusCode::CREATED,
         &KeyCreated {
@@ -376,13 +383,13 @@ pub async fn revoke_api_key(
             id,
         })
         .await?;
-    audit(state, who, "revoke_api_key", slug);
+    audit(state, who, "revoke_api_key", Some(slug), &id.to_string()).await;
     ok()
 }
 
 /// `GET /admin/v1/projects/{slug}/clients`
 #[utoipa::path(get, path = "/admin/v1/projects/{slug}/clients", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)),
     responses(
         (status = 200, description = "The project's public clients (revoked ones included), with a key prefix", body = ClientList),
         (status = 404, description = "`project_not_found`", body = CodedError)))]
@@ -390,7 +397,7 @@ pub fn clients_list_doc() {}
 
 /// `POST /admin/v1/projects/{slug}/clients`
 #[utoipa::path(post, path = "/admin/v1/projects/{slug}/clients", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path)), request_body = CreateClient,
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)), request_body = CreateClient,
     responses(
         (status = 201, description = "Created; `client_key` is shown this once", body = ClientCreated,
             headers(("Cache-Control" = String, description = "`no-store`"))),
@@ -400,7 +407,7 @@ pub fn clients_create_doc() {}
 
 /// `DELETE /admin/v1/projects/{slug}/clients/{client_id}`
 #[utoipa::path(delete, path = "/admin/v1/projects/{slug}/clients/{client_id}", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path), ("client_id" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("client_id" = String, Path)),
     responses(
         (status = 200, description = "Revoked", body = super::Done),
         (status = 404, description = "`project_not_found`; `not_found`: no such client", body = CodedError)))]
@@ -408,7 +415,7 @@ pub fn client_revoke_doc() {}
 
 /// `GET /admin/v1/projects/{slug}/api-keys`
 #[utoipa::path(get, path = "/admin/v1/projects/{slug}/api-keys", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)),
     responses(
         (status = 200, description = "The project's secret keys (revoked ones included), with a key prefix", body = KeyList),
         (status = 404, description = "`project_not_found`", body = CodedError)))]
@@ -416,7 +423,7 @@ pub fn keys_list_doc() {}
 
 /// `POST /admin/v1/projects/{slug}/api-keys`
 #[utoipa::path(post, path = "/admin/v1/projects/{slug}/api-keys", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path)), request_body = CreateApiKey,
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)), request_body = CreateApiKey,
     responses(
         (status = 201, description = "Created; `key` is shown this once", body = KeyCreated,
             headers(("Cache-Control" = String, description = "`no-store`"))),
@@ -425,7 +432,7 @@ pub fn keys_create_doc() {}
 
 /// `DELETE /admin/v1/projects/{slug}/api-keys/{id}`
 #[utoipa::path(delete, path = "/admin/v1/projects/{slug}/api-keys/{id}", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses(
         (status = 200, description = "Revoked", body = super::Done),
         (status = 404, description = "`project_not_found`; `not_found`: no such key", body = CodedError)))]

@@ -75,7 +75,7 @@ pub async fn one(
         Method::GET => Answer::json(StatusCode::OK, &out(&engine.end_user(pid, ext).await?)),
         Method::DELETE => {
             engine.delete_end_user(pid, ext).await?;
-            audit(state, who, "delete_end_user", slug);
+            audit(state, who, "delete_end_user", Some(slug), ext).await;
             ok()
         }
         _ => {
@@ -83,7 +83,18 @@ pub async fn one(
             let user = engine
                 .set_end_user_disabled(pid, ext, body.disabled)
                 .await?;
-            audit(state, who, "update_end_user", slug);
+            audit(
+                state,
+                who,
+                if body.disabled {
+                    "disable_end_user"
+                } else {
+                    "enable_end_user"
+                },
+                Some(slug),
+                ext,
+            )
+            .await;
             Answer::json(StatusCode::OK, &out(&user))
         }
     }
@@ -102,7 +113,7 @@ pub async fn password(
         .engine
         .admin_set_password(pid, ext, body.password)
         .await?;
-    audit(state, who, "set_end_user_password", slug);
+    audit(state, who, "set_end_user_password", Some(slug), ext).await;
     ok()
 }
 
@@ -131,7 +142,7 @@ pub async fn sessions(
         .engine
         .revoke_user_sessions(pid, user.id, None)
         .await?;
-    audit(state, who, "revoke_end_user_sessions", slug);
+    audit(state, who, "revoke_end_user_sessions", Some(slug), ext).await;
     Answer::json(StatusCode::OK, &Revoked { revoked })
 }
 
@@ -146,13 +157,13 @@ pub async fn revoke_session(
     if !state.engine.revoke_session(pid, id, None).await? {
         return Err(ApiError::code(Code::NotFound));
     }
-    audit(state, who, "revoke_session", slug);
+    audit(state, who, "revoke_session", Some(slug), &id.to_string()).await;
     Answer::json(StatusCode::OK, &Revoked { revoked: 1 })
 }
 
 /// `GET /admin/v1/projects/{slug}/end-users/{external_id}`
 #[utoipa::path(get, path = "/admin/v1/projects/{slug}/end-users/{external_id}", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
     responses(
         (status = 200, description = "The end user", body = EndUserOut),
         (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError),
@@ -161,7 +172,7 @@ pub fn get_doc() {}
 
 /// `PATCH /admin/v1/projects/{slug}/end-users/{external_id}`
 #[utoipa::path(patch, path = "/admin/v1/projects/{slug}/end-users/{external_id}", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
     request_body = PatchEndUser,
     responses(
         (status = 200, description = "The end user as changed", body = EndUserOut),
@@ -170,7 +181,7 @@ pub fn patch_doc() {}
 
 /// `DELETE /admin/v1/projects/{slug}/end-users/{external_id}`
 #[utoipa::path(delete, path = "/admin/v1/projects/{slug}/end-users/{external_id}", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
     responses(
         (status = 200, description = "Deleted with its sessions", body = super::Done),
         (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError)))]
@@ -178,7 +189,7 @@ pub fn delete_doc() {}
 
 /// `PUT /admin/v1/projects/{slug}/end-users/{external_id}/password`
 #[utoipa::path(put, path = "/admin/v1/projects/{slug}/end-users/{external_id}/password", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
     request_body = SetPassword,
     responses(
         (status = 200, description = "Set; every session of the user is revoked", body = super::Done),
@@ -187,7 +198,7 @@ pub fn password_doc() {}
 
 /// `GET /admin/v1/projects/{slug}/end-users/{external_id}/sessions`
 #[utoipa::path(get, path = "/admin/v1/projects/{slug}/end-users/{external_id}/sessions", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
     responses(
         (status = 200, description = "The user's live sessions", body = SessionList),
         (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError),
@@ -196,7 +207,7 @@ pub fn sessions_list_doc() {}
 
 /// `DELETE /admin/v1/projects/{slug}/end-users/{external_id}/sessions`
 #[utoipa::path(delete, path = "/admin/v1/projects/{slug}/end-users/{external_id}/sessions", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("external_id" = String, Path)),
     responses(
         (status = 200, description = "Every session of the user is revoked", body = Revoked),
         (status = 404, description = "`project_not_found`; `not_found`: no such end user", body = CodedError)))]
@@ -204,7 +215,7 @@ pub fn sessions_revoke_doc() {}
 
 /// `DELETE /admin/v1/projects/{slug}/sessions/{session_id}`
 #[utoipa::path(delete, path = "/admin/v1/projects/{slug}/sessions/{session_id}", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path), ("session_id" = uuid::Uuid, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("session_id" = uuid::Uuid, Path)),
     responses(
         (status = 200, description = "Revoked", body = Revoked),
         (status = 404, description = "`project_not_found`; `not_found`: no live session has this id", body = CodedError)))]

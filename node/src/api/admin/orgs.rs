@@ -63,12 +63,12 @@ impl JsonBody for CreateOrg {
 }
 
 /// `GET /admin/v1/orgs`
-#[utoipa::path(get, path = "/admin/v1/orgs", tag = "admin", security(("admin" = [])),
+#[utoipa::path(get, path = "/admin/v1/orgs", tag = "admin", security(("admin" = []), ("portal" = [])),
     responses((status = 200, description = "Every organization, by slug", body = OrgList)))]
 pub fn list_doc() {}
 
 /// `POST /admin/v1/orgs`
-#[utoipa::path(post, path = "/admin/v1/orgs", tag = "admin", security(("admin" = [])),
+#[utoipa::path(post, path = "/admin/v1/orgs", tag = "admin", security(("admin" = []), ("portal" = [])),
     request_body = CreateOrg,
     responses(
         (status = 201, description = "Created", body = OrgView),
@@ -90,7 +90,7 @@ pub async fn handle(state: &AppState, req: &Request, who: &AdminPrincipal) -> Ha
     };
     match state.engine.apply(change).await? {
         Applied::Org(org) => {
-            audit(state, who, "create_org", &org.slug);
+            audit(state, who, "create_org", None, &org.slug).await;
             Answer::json(StatusCode::CREATED, &OrgView::from(&org))
         }
         _ => Err(commonrock_actors::DomainError::Internal("unexpected apply result".into()).into()),

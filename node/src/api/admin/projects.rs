@@ -15,7 +15,8 @@ use crate::http::validation::{body_loc, Fields, Issue};
 use crate::http::{format_time, Answer, ApiError, Handled, Request};
 
 /// Slugs that would collide with the node's own top-level paths.
-const RESERVED_SLUGS: [&str; 6] = [
+const RESERVED_SLUGS: [&str; 7] = [
+    "portal",
     "admin",
     "docs",
     "metrics",
@@ -352,7 +353,7 @@ pub async fn collection(state: &AppState, req: &Request, who: &AdminPrincipal) -
             settings,
         })
         .await?;
-    audit(state, who, "create_project", &slug);
+    audit(state, who, "create_project", Some(&slug), &slug).await;
     project_answer(StatusCode::CREATED, applied, state)
 }
 
@@ -370,7 +371,7 @@ pub async fn one(state: &AppState, req: &Request, who: &AdminPrincipal, slug: &s
             settings,
         })
         .await?;
-    audit(state, who, "update_project_settings", slug);
+    audit(state, who, "update_project_settings", Some(slug), slug).await;
     project_answer(StatusCode::OK, applied, state)
 }
 
@@ -398,17 +399,28 @@ pub async fn maintenance(
         None => Change::SetGlobalMaintenance { enabled },
     };
     state.engine.apply(change).await?;
-    audit(state, who, "set_maintenance", slug.unwrap_or("*"));
+    audit(
+        state,
+        who,
+        if enabled {
+            "enable_maintenance"
+        } else {
+            "disable_maintenance"
+        },
+        slug,
+        slug.unwrap_or("*"),
+    )
+    .await;
     Answer::json(StatusCode::OK, &MaintenanceBody { enabled })
 }
 
 /// `GET /admin/v1/projects`
-#[utoipa::path(get, path = "/admin/v1/projects", tag = "admin", security(("admin" = [])),
+#[utoipa::path(get, path = "/admin/v1/projects", tag = "admin", security(("admin" = []), ("portal" = [])),
     responses((status = 200, description = "Every project, by slug", body = ProjectList)))]
 pub fn list_doc() {}
 
 /// `POST /admin/v1/projects`
-#[utoipa::path(post, path = "/admin/v1/projects", tag = "admin", security(("admin" = [])),
+#[utoipa::path(post, path = "/admin/v1/projects", tag = "admin", security(("admin" = []), ("portal" = [])),
     request_body = CreateProject,
     responses(
         (status = 201, description = "Created", body = ProjectOut),
@@ -417,7 +429,7 @@ pub fn list_doc() {}
 pub fn create_doc() {}
 
 /// `GET /admin/v1/projects/{slug}`
-#[utoipa::path(get, path = "/admin/v1/projects/{slug}", tag = "admin", security(("admin" = [])),
+#[utoipa::path(get, path = "/admin/v1/projects/{slug}", tag = "admin", security(("admin" = []), ("portal" = [])),
     params(("slug" = String, Path)),
     responses(
         (status = 200, description = "The project", body = ProjectOut),
@@ -425,7 +437,7 @@ pub fn create_doc() {}
 pub fn get_doc() {}
 
 /// `PATCH /admin/v1/projects/{slug}`
-#[utoipa::path(patch, path = "/admin/v1/projects/{slug}", tag = "admin", security(("admin" = [])),
+#[utoipa::path(patch, path = "/admin/v1/projects/{slug}", tag = "admin", security(("admin" = []), ("portal" = [])),
     params(("slug" = String, Path)), request_body = PatchProject,
     responses(
         (status = 200, description = "The project with its new settings", body = ProjectOut),
@@ -434,7 +446,7 @@ pub fn patch_doc() {}
 
 /// `GET /admin/v1/projects/{slug}/maintenance`
 #[utoipa::path(get, path = "/admin/v1/projects/{slug}/maintenance", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)),
     responses(
         (status = 200, description = "The project's switch", body = MaintenanceBody),
         (status = 404, description = "`project_not_found`", body = CodedError)))]
@@ -442,19 +454,19 @@ pub fn project_maintenance_get_doc() {}
 
 /// `PUT /admin/v1/projects/{slug}/maintenance`
 #[utoipa::path(put, path = "/admin/v1/projects/{slug}/maintenance", tag = "admin",
-    security(("admin" = [])), params(("slug" = String, Path)), request_body = MaintenanceBody,
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)), request_body = MaintenanceBody,
     responses(
         (status = 200, description = "Switched", body = MaintenanceBody),
         (status = 404, description = "`project_not_found`", body = CodedError)))]
 pub fn project_maintenance_put_doc() {}
 
 /// `GET /admin/v1/maintenance`
-#[utoipa::path(get, path = "/admin/v1/maintenance", tag = "admin", security(("admin" = [])),
+#[utoipa::path(get, path = "/admin/v1/maintenance", tag = "admin", security(("admin" = []), ("portal" = [])),
     responses((status = 200, description = "The node-wide switch (every project)", body = MaintenanceBody)))]
 pub fn node_maintenance_get_doc() {}
 
 /// `PUT /admin/v1/maintenance`
-#[utoipa::path(put, path = "/admin/v1/maintenance", tag = "admin", security(("admin" = [])),
+#[utoipa::path(put, path = "/admin/v1/maintenance", tag = "admin", security(("admin" = []), ("portal" = [])),
     request_body = MaintenanceBody,
     responses((status = 200, description = "Switched for every project", body = MaintenanceBody)))]
 pub fn node_maintenance_put_doc() {}

@@ -250,15 +250,15 @@ pub async fn tables(state: &AppState, req: &Request, who: &AdminPrincipal, slug:
     let body = SqlStatement::parse(req)?;
     match sql.execute_ddl(project_id, &body.sql).await? {
         DdlOutcome::Created(table) => {
-            audit(state, who, "create_sql_table", slug);
+            audit(state, who, "create_sql_table", Some(slug), &table.name).await;
             Answer::json(StatusCode::CREATED, &TableOut::from(&table))
         }
         DdlOutcome::Altered(table) => {
-            audit(state, who, "alter_sql_table", slug);
+            audit(state, who, "alter_sql_table", Some(slug), &table.name).await;
             Answer::json(StatusCode::CREATED, &TableOut::from(&table))
         }
         DdlOutcome::Dropped { table, definitions } => {
-            audit(state, who, "drop_sql_table", slug);
+            audit(state, who, "drop_sql_table", Some(slug), &table).await;
             Answer::json(
                 StatusCode::OK,
                 &DropAnswer::Table(Dropped {
@@ -268,7 +268,7 @@ pub async fn tables(state: &AppState, req: &Request, who: &AdminPrincipal, slug:
             )
         }
         DdlOutcome::IndexDropped { index, table } => {
-            audit(state, who, "drop_sql_index", slug);
+            audit(state, who, "drop_sql_index", Some(slug), &index).await;
             Answer::json(
                 StatusCode::OK,
                 &DropAnswer::Index(IndexDropped {
@@ -324,7 +324,7 @@ pub async fn table(
     }
     match sql.drop_table(project_id, &table.name, cascade).await? {
         DdlOutcome::Dropped { table, definitions } => {
-            audit(state, who, "drop_sql_table", slug);
+            audit(state, who, "drop_sql_table", Some(slug), &table).await;
             Answer::json(
                 StatusCode::OK,
                 &Dropped {
@@ -380,7 +380,14 @@ pub async fn definitions(
     let definition = sql
         .register_definition(project_id, &body.name, &body.sql, body.public)
         .await?;
-    audit(state, who, "create_sql_definition", slug);
+    audit(
+        state,
+        who,
+        "create_sql_definition",
+        Some(slug),
+        &definition.id.to_string(),
+    )
+    .await;
     Answer::json(StatusCode::CREATED, &DefinitionOut::from(definition))
 }
 
@@ -405,7 +412,14 @@ pub async fn definition(
         }
         Method::DELETE => {
             sql.delete_definition(project_id, id).await?;
-            audit(state, who, "delete_sql_definition", slug);
+            audit(
+                state,
+                who,
+                "delete_sql_definition",
+                Some(slug),
+                &id.to_string(),
+            )
+            .await;
             ok()
         }
         _ => {
@@ -414,7 +428,14 @@ pub async fn definition(
             let d = sql
                 .replace_definition(project_id, id, &body.name, &body.sql, body.public)
                 .await?;
-            audit(state, who, "replace_sql_definition", slug);
+            audit(
+                state,
+                who,
+                "replace_sql_definition",
+                Some(slug),
+                &id.to_string(),
+            )
+            .await;
             Answer::json(StatusCode::OK, &DefinitionOut::from(d))
         }
     }
@@ -422,7 +443,7 @@ pub async fn definition(
 
 /// `GET /admin/v1/projects/{slug}/sql/tables`
 #[utoipa::path(get, path = "/admin/v1/projects/{slug}/sql/tables", tag = "admin-sql",
-    security(("admin" = [])), params(("slug" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)),
     responses(
         (status = 200, description = "The project's tables, by name", body = TableList),
         (status = 404, description = "`project_not_found`", body = CodedError),
@@ -431,7 +452,7 @@ pub fn tables_list_doc() {}
 
 /// `POST /admin/v1/projects/{slug}/sql/tables`
 #[utoipa::path(post, path = "/admin/v1/projects/{slug}/sql/tables", tag = "admin-sql",
-    security(("admin" = [])), params(("slug" = String, Path)), request_body = SqlStatement,
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)), request_body = SqlStatement,
     responses(
         (status = 201, description = "CREATE TABLE, CREATE INDEX, ALTER TABLE: the table as it is now", body = TableOut),
         (status = 200, description = "DROP TABLE or DROP INDEX", body = DropAnswer),
@@ -443,7 +464,7 @@ pub fn tables_create_doc() {}
 
 /// `GET /admin/v1/projects/{slug}/sql/tables/{name}`
 #[utoipa::path(get, path = "/admin/v1/projects/{slug}/sql/tables/{name}", tag = "admin-sql",
-    security(("admin" = [])), params(("slug" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z_][A-Za-z0-9_]*$", max_length = 128)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z_][A-Za-z0-9_]*$", max_length = 128)),
     responses(
         (status = 200, description = "The table", body = TableOut),
         (status = 404, description = "`project_not_found`; `not_found`: no such table", body = CodedError),
@@ -452,7 +473,7 @@ pub fn table_get_doc() {}
 
 /// `DELETE /admin/v1/projects/{slug}/sql/tables/{name}`
 #[utoipa::path(delete, path = "/admin/v1/projects/{slug}/sql/tables/{name}", tag = "admin-sql",
-    security(("admin" = [])),
+    security(("admin" = []), ("portal" = [])),
     params(("slug" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z_][A-Za-z0-9_]*$", max_length = 128),
         ("cascade" = Option<String>, Query, pattern = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0|[Yy][Ee][Ss]|[Nn][Oo])?$",
             description = "A boolean (`true`, `false`, `1`, `0`, `yes`, `no`; empty means true): also delete the definitions that use the table")),
@@ -465,7 +486,7 @@ pub fn table_delete_doc() {}
 
 /// `GET /admin/v1/projects/{slug}/sql/query-definitions`
 #[utoipa::path(get, path = "/admin/v1/projects/{slug}/sql/query-definitions", tag = "admin-sql",
-    security(("admin" = [])), params(("slug" = String, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)),
     responses(
         (status = 200, description = "The project's definitions, by name", body = DefinitionList),
         (status = 404, description = "`project_not_found`", body = CodedError),
@@ -474,7 +495,7 @@ pub fn definitions_list_doc() {}
 
 /// `POST /admin/v1/projects/{slug}/sql/query-definitions`
 #[utoipa::path(post, path = "/admin/v1/projects/{slug}/sql/query-definitions", tag = "admin-sql",
-    security(("admin" = [])), params(("slug" = String, Path)), request_body = DefinitionBody,
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path)), request_body = DefinitionBody,
     responses(
         (status = 201, description = "Registered, with its analysis and warnings", body = DefinitionOut),
         (status = 400, description = "`invalid_sql`; `sql_too_complex`", body = CodedError),
@@ -485,7 +506,7 @@ pub fn definitions_create_doc() {}
 
 /// `GET /admin/v1/projects/{slug}/sql/query-definitions/{id}`
 #[utoipa::path(get, path = "/admin/v1/projects/{slug}/sql/query-definitions/{id}", tag = "admin-sql",
-    security(("admin" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses(
         (status = 200, description = "The definition with its analysis against the current tables", body = DefinitionOut),
         (status = 400, description = "`invalid_sql`: the definition no longer fits the tables", body = CodedError),
@@ -495,7 +516,7 @@ pub fn definition_get_doc() {}
 
 /// `PUT /admin/v1/projects/{slug}/sql/query-definitions/{id}`
 #[utoipa::path(put, path = "/admin/v1/projects/{slug}/sql/query-definitions/{id}", tag = "admin-sql",
-    security(("admin" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     request_body = DefinitionBody,
     responses(
         (status = 200, description = "Replaced under the same id", body = DefinitionOut),
@@ -506,8 +527,33 @@ pub fn definition_put_doc() {}
 
 /// `DELETE /admin/v1/projects/{slug}/sql/query-definitions/{id}`
 #[utoipa::path(delete, path = "/admin/v1/projects/{slug}/sql/query-definitions/{id}", tag = "admin-sql",
-    security(("admin" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
+    security(("admin" = []), ("portal" = [])), params(("slug" = String, Path), ("id" = uuid::Uuid, Path)),
     responses(
         (status = 200, description = "Deleted", body = super::Done),
         (status = 404, description = "`project_not_found`; `sql_template_not_found`", body = CodedError)))]
 pub fn definition_delete_doc() {}
+
+/// `POST /admin/v1/projects/{slug}/sql/execute`: the portal's "run this definition", with the
+/// rights of a secret key (any definition, public or not). Audited, since it may write.
+pub async fn execute(state: &AppState, req: &Request, who: &AdminPrincipal, slug: &str) -> Handled {
+    let view = project(state, slug)?;
+    let answer = crate::api::sql::run(state, req, &view, None).await?;
+    let id = req
+        .json()
+        .ok()
+        .and_then(|v| v.get("query_definition_id")?.as_str().map(str::to_string))
+        .unwrap_or_default();
+    audit(state, who, "execute_sql_definition", Some(slug), &id).await;
+    Ok(answer)
+}
+
+/// `POST /admin/v1/projects/{slug}/sql/execute`
+#[utoipa::path(post, path = "/admin/v1/projects/{slug}/sql/execute", tag = "sql",
+    params(("slug" = String, Path)), request_body = crate::api::sql::ExecuteBody,
+    security(("admin" = []), ("portal" = [])),
+    responses(
+        (status = 200, description = "A page of rows, or the DML's affected rows, as `/{slug}/v1/sql/execute` answers", body = crate::api::sql::ExecuteResult),
+        (status = 400, description = "`invalid_cursor` or `invalid_sql`", body = CodedError),
+        (status = 404, description = "`project_not_found` or `sql_template_not_found`", body = CodedError),
+        (status = 422, description = "A parameter is missing, unknown or mistyped", body = crate::http::schema::ValidationError)))]
+pub fn execute_doc() {}

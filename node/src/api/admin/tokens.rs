@@ -79,7 +79,14 @@ pub async fn collection(state: &AppState, req: &Request, who: &AdminPrincipal) -
     let Applied::AdminToken { token, secret } = applied else {
         return Err(DomainError::Internal("unexpected apply result".into()).into());
     };
-    audit(state, who, "create_admin_token", &token.name);
+    audit(
+        state,
+        who,
+        "create_admin_token",
+        None,
+        &token.id.to_string(),
+    )
+    .await;
     Answer::json(
         StatusCode::CREATED,
         &TokenCreated {
@@ -95,24 +102,24 @@ pub async fn collection(state: &AppState, req: &Request, who: &AdminPrincipal) -
 pub async fn revoke(state: &AppState, who: &AdminPrincipal, id: &str) -> Handled {
     let id: uuid::Uuid = id.parse().map_err(|_| ApiError::code(Code::NotFound))?;
     state.engine.apply(Change::RevokeAdminToken { id }).await?;
-    audit(state, who, "revoke_admin_token", &id.to_string());
+    audit(state, who, "revoke_admin_token", None, &id.to_string()).await;
     ok()
 }
 
 /// `GET /admin/v1/admin-tokens`
-#[utoipa::path(get, path = "/admin/v1/admin-tokens", tag = "admin", security(("admin" = [])),
+#[utoipa::path(get, path = "/admin/v1/admin-tokens", tag = "admin", security(("admin" = []), ("portal" = [])),
     responses((status = 200, description = "Stored admin tokens (not the bootstrap one), with a prefix", body = TokenList)))]
 pub fn list_doc() {}
 
 /// `POST /admin/v1/admin-tokens`
-#[utoipa::path(post, path = "/admin/v1/admin-tokens", tag = "admin", security(("admin" = [])),
+#[utoipa::path(post, path = "/admin/v1/admin-tokens", tag = "admin", security(("admin" = []), ("portal" = [])),
     request_body = CreateAdminToken,
     responses((status = 201, description = "Minted; `token` is shown this once", body = TokenCreated,
         headers(("Cache-Control" = String, description = "`no-store`")))))]
 pub fn create_doc() {}
 
 /// `DELETE /admin/v1/admin-tokens/{id}`
-#[utoipa::path(delete, path = "/admin/v1/admin-tokens/{id}", tag = "admin", security(("admin" = [])),
+#[utoipa::path(delete, path = "/admin/v1/admin-tokens/{id}", tag = "admin", security(("admin" = []), ("portal" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses(
         (status = 200, description = "Revoked", body = super::Done),

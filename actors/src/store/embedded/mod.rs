@@ -91,6 +91,9 @@ const SQL_INDEX: TableDefinition<Bytes, ()> = TableDefinition::new("sql_index");
 /// project id ‖ table id -> rows in the table; project id -> rows in the project.
 const SQL_COUNTS: TableDefinition<Bytes, u64> = TableDefinition::new("sql_counts");
 
+mod portal;
+use portal::{PortalOp, ADMIN_USERS, AUDIT_LOG};
+
 /// Counts of one [`EmbeddedStore::sweep_expired`] run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SweepStats {
@@ -490,6 +493,7 @@ impl Store for EmbeddedStore {
 // The writer thread.
 
 enum WriteOp {
+    Portal(PortalOp),
     InsertOrg(Org),
     InsertProject(Project),
     UpdateProject(Project),
@@ -669,6 +673,8 @@ struct WriteTables<'txn> {
     sql_rows: Table<'txn, Bytes, Bytes>,
     sql_index: Table<'txn, Bytes, ()>,
     sql_counts: Table<'txn, Bytes, u64>,
+    admin_users: Table<'txn, Bytes, Bytes>,
+    audit_log: Table<'txn, Bytes, Bytes>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -692,11 +698,14 @@ impl<'txn> WriteTables<'txn> {
             sql_rows: txn.open_table(SQL_ROWS).ctx("open sql rows")?,
             sql_index: txn.open_table(SQL_INDEX).ctx("open sql index")?,
             sql_counts: txn.open_table(SQL_COUNTS).ctx("open sql counts")?,
+            admin_users: txn.open_table(ADMIN_USERS).ctx("open admin users")?,
+            audit_log: txn.open_table(AUDIT_LOG).ctx("open audit log")?,
         })
     }
 
     fn apply(&mut self, op: &WriteOp, now: UnixSecs) -> Result<Outcome, StoreError> {
         match op {
+            WriteOp::Portal(op) => self.apply_portal(op, now),
             WriteOp::InsertOrg(org) => {
                 let key = org.slug.as_bytes();
                 if self.orgs.get(key).ctx("read org")?.is_some() {
@@ -1896,6 +1905,9 @@ fn init_schema(db: &Database, path: &Path) -> Result<(), StoreError> {
             txn.open_table(table).ctx("create table")?;
         }
         txn.open_table(SQL_COUNTS).ctx("create table")?;
+        for table in [ADMIN_USERS, AUDIT_LOG] {
+            txn.open_table(table).ctx("create table")?;
+        }
         Ok(())
     });
     match checked {
