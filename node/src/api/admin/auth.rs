@@ -137,8 +137,12 @@ fn clear_cookie(state: &AppState) -> HeaderValue {
 
 fn portal_session(who: &AdminPrincipal) -> Result<&PortalSession, ApiError> {
     // These endpoints are about the signed-in person; a bearer token has none.
-    who.session()
-        .ok_or_else(|| ApiError::code_with_reason(Code::NotFound, "no portal session: sign in"))
+    who.session().ok_or_else(|| {
+        ApiError::code_with_reason(
+            Code::Unauthorized,
+            "this endpoint needs a portal session: sign in with POST /admin/v1/auth/login",
+        )
+    })
 }
 
 fn csrf(state: &AppState, session: &PortalSession) -> Result<String, ApiError> {
