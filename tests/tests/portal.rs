@@ -516,15 +516,27 @@ async fn every_admin_write_is_in_the_audit_log_with_who_where_and_the_request_id
         .await;
     assert_eq!(s, 200);
 
+    // Other tests share the store (one keyspace per test binary on CQL): look at ours only.
+    let ours = |x: &Value| {
+        x["actor"]["name"] == e.to_lowercase().as_str()
+            || x["target"] == e.to_lowercase().as_str()
+            || x["project"] == slug.as_str()
+    };
     let a = browser.get("/audit-log?limit=200").await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let entries = a.body["entries"].as_array().expect("entries").clone();
+    let entries: Vec<Value> = a.body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|x| ours(x))
+        .cloned()
+        .collect();
     let actions: Vec<&str> = entries
         .iter()
         .filter_map(|x| x["action"].as_str())
         .collect();
     assert_eq!(
-        &actions[..7],
+        actions,
         [
             "enable_maintenance",
             "create_api_key",
@@ -534,7 +546,7 @@ async fn every_admin_write_is_in_the_audit_log_with_who_where_and_the_request_id
             "portal_login",
             "create_admin_user",
         ],
-        "newest first: {actions:?}"
+        "newest first"
     );
     let by_user = &entries[1];
     assert_eq!(by_user["actor"]["kind"], "admin_user");
@@ -546,17 +558,20 @@ async fn every_admin_write_is_in_the_audit_log_with_who_where_and_the_request_id
     assert_eq!(entries[4]["target"], org.as_str());
     assert_eq!(entries[4]["project"], Value::Null);
 
-    // Paging: two at a time, following next_cursor, gives the same entries in order.
+    // Paging: two at a time, following next_cursor, gives the same entries in order (newer
+    // entries other tests add meanwhile are above the first page's cursor).
     let mut paged = Vec::new();
     let mut cursor: Option<String> = None;
-    for _ in 0..10 {
+    while paged.len() < entries.len() {
         let path = match &cursor {
             Some(c) => format!("/audit-log?limit=2&cursor={c}"),
             None => "/audit-log?limit=2".to_string(),
         };
         let a = browser.get(&path).await;
         assert_eq!(a.status, 200, "{}", a.body);
-        paged.extend(a.body["entries"].as_array().expect("entries").clone());
+        let page = a.body["entries"].as_array().expect("entries").clone();
+        assert!(page.len() <= 2);
+        paged.extend(page.into_iter().filter(|x| ours(x)));
         match a.body["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -571,6 +586,12 @@ async fn every_admin_write_is_in_the_audit_log_with_who_where_and_the_request_id
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_creates_an_admin_user_in_a_stopped_node() {
+    if commonrock_tests::cql_nodes().is_some() {
+        // `admin create-user` writes a stopped node's embedded store (docs/portal.md); a CQL
+        // deployment creates admin users through the API, which the other tests cover.
+        eprintln!("the CLI writes the embedded store: nothing to run on CQL");
+        return;
+    }
     let mut node = Node::start().await;
     node.stop().await;
     let e = email();
