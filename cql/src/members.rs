@@ -16,7 +16,7 @@ use commonrock_actors::store::StoreError;
 use scylla::client::session::Session as CqlSession;
 use scylla::statement::prepared::PreparedStatement;
 
-use crate::store::{decode, encode, unavailable, CqlStore};
+use crate::store::{decode, encode, prep, unavailable, CqlStore};
 
 /// The partition key of every heartbeat row: a cluster has a handful of nodes, so one
 /// partition holds them all and is listed with one read.
@@ -32,21 +32,6 @@ pub struct MemberStatements {
     get_ring: PreparedStatement,
     insert_ring: PreparedStatement,
     update_ring: PreparedStatement,
-}
-
-pub(crate) async fn prep(
-    session: &CqlSession,
-    cql: String,
-    idempotent: bool,
-) -> Result<PreparedStatement, StoreError> {
-    let mut p = session
-        .prepare(cql.as_str())
-        .await
-        .map_err(|e| unavailable(format!("cannot prepare {cql}: {e}")))?;
-    // Only statements that may safely run twice are retried by the driver: a retried
-    // conditional write that had applied would answer "not applied".
-    p.set_is_idempotent(idempotent);
-    Ok(p)
 }
 
 pub(crate) async fn prepare(

@@ -9,8 +9,7 @@ use scylla::client::session::Session as CqlSession;
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
-use crate::members::prep;
-use crate::store::{decode, encode, unavailable, CqlStore};
+use crate::store::{decode, encode, prep, unavailable, CqlStore};
 
 /// Seconds per audit bucket (30 days); the table's TTL (400 days) bounds a listing to
 /// `AUDIT_BUCKETS` buckets.

@@ -278,6 +278,22 @@ impl CqlStore {
     }
 }
 
+/// Prepares `cql`; only statements that may safely run twice are marked idempotent.
+pub(crate) async fn prep(
+    session: &CqlSession,
+    cql: String,
+    idempotent: bool,
+) -> Result<PreparedStatement, StoreError> {
+    let mut p = session
+        .prepare(cql.as_str())
+        .await
+        .map_err(|e| unavailable(format!("cannot prepare {cql}: {e}")))?;
+    // Only statements that may safely run twice are retried by the driver: a retried
+    // conditional write that had applied would answer "not applied".
+    p.set_is_idempotent(idempotent);
+    Ok(p)
+}
+
 /// LWTs stay in the local datacenter when the plain consistency does.
 fn serial_for(c: Consistency) -> SerialConsistency {
     match c {
