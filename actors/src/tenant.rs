@@ -83,6 +83,9 @@ pub struct TenantSnapshot {
     /// Live admin tokens by SHA-256 of the token.
     pub admin_tokens: HashMap<[u8; 32], AdminToken>,
     pub admin_token_list: Vec<AdminToken>,
+    /// The configuration epoch this snapshot reflects: it changes with every change on any
+    /// node, so caches of other configuration (the SQL engine's compiled definitions) key on it.
+    pub epoch: Option<Uuid>,
 }
 
 impl TenantSnapshot {
@@ -132,6 +135,9 @@ pub enum Change {
         allowed_origins: Vec<String>,
         expires_at: Option<UnixSecs>,
     },
+    /// The simple DB's tables or query definitions changed (they live in the row store): moves
+    /// the epoch so that every node drops its compiled definitions.
+    SqlSchemaChanged,
     RevokeSecretKey {
         slug: String,
         id: Uuid,
@@ -187,6 +193,8 @@ pub struct TenantState {
 
 /// What part of the snapshot a change invalidates.
 enum Refresh {
+    /// Nothing of the snapshot changed (only the epoch moves).
+    Nothing,
     Orgs,
     Project(Project),
     Maintenance(bool),
@@ -293,7 +301,8 @@ impl TenantState {
         // poll reloads.
         let epoch = self.store.get_config_epoch().await?;
         let prev = self.current();
-        let next = load_snapshot(self.store.as_ref(), &prev).await?;
+        let mut next = load_snapshot(self.store.as_ref(), &prev).await?;
+        next.epoch = epoch;
         self.snapshot.store(Arc::new(next));
         self.epoch = epoch;
         Ok(())
@@ -310,7 +319,9 @@ impl TenantState {
     /// Publishes a snapshot with just the changed part re-read from the store.
     async fn refresh(&mut self, what: Refresh) -> Result<(), DomainError> {
         let mut next = (*self.current()).clone();
+        next.epoch = self.epoch;
         match what {
+            Refresh::Nothing => {}
             Refresh::Orgs => {
                 next.orgs = self
                     .store
@@ -358,8 +369,8 @@ impl TenantState {
         // Other nodes sharing the store notice the new epoch on their next poll.
         let epoch = Uuid::new_v4();
         self.store.set_config_epoch(epoch).await?;
-        self.refresh(refresh).await?;
         self.epoch = Some(epoch);
+        self.refresh(refresh).await?;
         Ok(applied)
     }
 
@@ -520,6 +531,7 @@ impl TenantState {
                 self.store.put_admin_token(&token).await?;
                 (Applied::AdminToken { token, secret }, Refresh::AdminTokens)
             }
+            Change::SqlSchemaChanged => (Applied::Done, Refresh::Nothing),
             Change::RevokeAdminToken { id } => {
                 let mut token = self
                     .current()

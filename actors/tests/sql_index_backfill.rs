@@ -32,6 +32,7 @@ fn fixture() -> Fixture {
     let config = SqlConfig {
         statement_timeout: Duration::from_millis(1500),
         store_call_margin: Duration::from_millis(100),
+        compiled_staleness: Duration::ZERO,
         // Small pages and few buckets: the backfill crosses pages and buckets.
         page_size: 7,
         buckets: 4,

@@ -134,6 +134,7 @@ pub fn banner(base: &str, c: &DemoCredentials) -> String {
          \x20 X-API-Key:        {}   (from 127.0.0.1 only)\n\
          {admin}\
          \x20 allowed origins:  https://app.example.com, http://localhost:3000\n\
+         \x20 portal:           {base}/portal/   (first create an admin user: docs/portal.md)\n\
          ===========================================================\n",
         c.client_id, c.client_key, c.secret_key
     )

@@ -387,6 +387,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     )
     .await
     .map_err(|e| StartError::Engine(e.to_string()))?;
+    if let Some(sql) = &sql {
+        sql.set_announcer(engine.clone());
+    }
     let admin_listener = match config.admin_listen {
         Some(a) => Some(bind(a).await?),
         None => None,

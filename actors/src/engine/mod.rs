@@ -274,3 +274,16 @@ impl Engine {
 }
 
 pub use crate::routing::{account_key, credential_key, ip_key, session_key};
+
+/// SQL tables and definitions live in the row store, outside the tenant directory: a change
+/// moves the configuration epoch all the same, so every node's compiled definitions go stale.
+#[async_trait::async_trait]
+impl crate::sql::compiled::SchemaAnnouncer for Engine {
+    async fn announce(&self) {
+        if let Err(e) = self.apply(crate::tenant::Change::SqlSchemaChanged).await {
+            // Other nodes then keep compiled definitions until the next configuration change.
+            self.security_event("sql_schema_announce_failed");
+            tracing::error!(error = %e, "could not announce a SQL schema change to other nodes");
+        }
+    }
+}

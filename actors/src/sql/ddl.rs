@@ -167,6 +167,13 @@ fn default_value(ty: ColumnType, expr: &Expr) -> Result<serde_json::Value, SqlEr
 impl SqlEngine {
     /// Applies one DDL statement to the project's tables.
     pub async fn execute_ddl(&self, project_id: Uuid, sql: &str) -> Result<DdlOutcome, SqlError> {
+        let out = self.run_ddl(project_id, sql).await;
+        // Whatever the outcome (a failed statement may have changed a table half-way).
+        self.schema_changed().await;
+        out
+    }
+
+    async fn run_ddl(&self, project_id: Uuid, sql: &str) -> Result<DdlOutcome, SqlError> {
         let limits = self.config().limits.clone();
         let text = sql.to_owned();
         // Parsing recurses: it runs on the SQL pool's big stacks, never on a runtime worker.
@@ -404,7 +411,12 @@ impl SqlEngine {
     /// Runs the backfill in a task of its own, so a client that goes away does not cut it
     /// short.
     async fn backfill(&self, table: TableRecord, index: IndexSpec) -> Result<DdlOutcome, SqlError> {
-        let settle = self.config().statement_timeout + self.config().store_call_margin;
+        // Every statement that may have read the table without the new index has ended: those
+        // that started before the declaration (statement timeout + store margin), and those
+        // on other nodes that ran on compiled definitions until they saw the change.
+        let settle = self.config().statement_timeout
+            + self.config().store_call_margin
+            + self.config().compiled_staleness;
         let task = tokio::spawn(backfill::build_index(
             Arc::clone(self.store()),
             table,
@@ -459,6 +471,9 @@ impl SqlEngine {
         let expected = table.version;
         table.version += 1;
         if self.store().update_table(&table, expected).await? {
+            // At once, not when the statement ends: an index declared `building` must be
+            // maintained by every write from now on (the backfill waits out the stale ones).
+            self.schema_changed().await;
             Ok(table)
         } else {
             Err(SqlError::Conflict {
@@ -470,6 +485,17 @@ impl SqlEngine {
     /// Refuses while definitions use the table, unless `cascade` (then deletes them). Rows
     /// are purged in bounded batches after the metadata is gone.
     pub async fn drop_table(
+        &self,
+        project_id: Uuid,
+        name: &str,
+        cascade: bool,
+    ) -> Result<DdlOutcome, SqlError> {
+        let out = self.drop_table_now(project_id, name, cascade).await;
+        self.schema_changed().await;
+        out
+    }
+
+    async fn drop_table_now(
         &self,
         project_id: Uuid,
         name: &str,

@@ -9,6 +9,8 @@ pub struct SqlMetrics {
     pub rows_returned: IntCounter,
     pub rows_read: IntCounter,
     pub latency: HistogramVec,
+    /// Compiled-definition lookups by result (`hit`, `miss`).
+    pub compiled: IntCounterVec,
 }
 
 impl SqlMetrics {
@@ -38,6 +40,17 @@ impl SqlMetrics {
             ]),
             &["kind"],
         )?;
+        let compiled = IntCounterVec::new(
+            Opts::new(
+                "commonrock_sql_compiled_lookups_total",
+                "compiled query definition lookups by result (a miss reads, parses and analyses)",
+            ),
+            &["result"],
+        )?;
+        // Both series exist before the first execution.
+        compiled.with_label_values(&["hit"]);
+        compiled.with_label_values(&["miss"]);
+        registry.register(Box::new(compiled.clone()))?;
         registry.register(Box::new(executions.clone()))?;
         registry.register(Box::new(rows_returned.clone()))?;
         registry.register(Box::new(rows_read.clone()))?;
@@ -47,6 +60,7 @@ impl SqlMetrics {
             rows_returned,
             rows_read,
             latency,
+            compiled,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! GlueSQL's storage traits are synchronous. See `docs/sql.md`.
 
 pub mod analyze;
+pub mod compiled;
 pub mod cursor;
 pub mod ddl;
 pub mod error;
@@ -51,6 +52,9 @@ pub struct SqlConfig {
     /// table with rows waits `statement_timeout + store_call_margin` before its backfill, so
     /// that no statement which read the table without the new index can still write.
     pub store_call_margin: Duration,
+    /// How long another node may run compiled definitions after a change here (its tenant
+    /// poll, 1 s, plus the reload): added to CREATE INDEX's wait before a backfill.
+    pub compiled_staleness: Duration,
     /// Rows and bytes one statement may read from the store.
     pub max_rows_read: u64,
     pub max_bytes_read: u64,
@@ -75,6 +79,7 @@ impl Default for SqlConfig {
             default_limit: 100,
             statement_timeout: Duration::from_secs(5),
             store_call_margin: Duration::from_secs(3),
+            compiled_staleness: Duration::from_secs(3),
             max_rows_read: 1_000_000,
             max_bytes_read: 256 * 1024 * 1024,
             threads: 2,
@@ -162,6 +167,9 @@ pub struct SqlEngine {
     pub(crate) pool: pool::SqlPool,
     metrics: metrics::SqlMetrics,
     cursor_key: Vec<u8>,
+    compiled: compiled::CompiledCache,
+    /// Tells the other nodes that tables or definitions changed (the node sets it).
+    announcer: std::sync::OnceLock<Arc<dyn compiled::SchemaAnnouncer>>,
 }
 
 impl SqlEngine {
@@ -182,6 +190,8 @@ impl SqlEngine {
             pool,
             metrics,
             cursor_key: cursor_key.to_vec(),
+            compiled: compiled::CompiledCache::default(),
+            announcer: std::sync::OnceLock::new(),
         })
     }
 
@@ -196,6 +206,25 @@ impl SqlEngine {
 
     pub fn store(&self) -> &Arc<dyn RowStore> {
         &self.store
+    }
+
+    /// Sets who tells the other nodes about table and definition changes (once).
+    pub fn set_announcer(&self, announcer: Arc<dyn compiled::SchemaAnnouncer>) {
+        let _ = self.announcer.set(announcer);
+    }
+
+    /// Compiled definitions held by this node (for metrics and tests).
+    pub fn compiled_len(&self) -> usize {
+        self.compiled.len()
+    }
+
+    /// A table or definition changed here: drop this node's compiled definitions now, and
+    /// move the configuration epoch so that every other node drops its own within its poll.
+    pub(crate) async fn schema_changed(&self) {
+        self.compiled.invalidate();
+        if let Some(a) = self.announcer.get() {
+            a.announce().await;
+        }
     }
 
     async fn catalog(&self, project_id: Uuid) -> Result<Catalog, SqlError> {
@@ -228,6 +257,7 @@ impl SqlEngine {
     ) -> Result<Definition, SqlError> {
         let name = valid_name(name)?;
         let analysis = self.summary(project_id, sql).await?;
+        // A new definition changes nothing compiled; only replace and delete do.
         let record = DefinitionRecord {
             project_id,
             id: Uuid::now_v7(),
@@ -275,6 +305,7 @@ impl SqlEngine {
 
     pub async fn delete_definition(&self, project_id: Uuid, id: Uuid) -> Result<(), SqlError> {
         if self.store.delete_definition(project_id, id).await? {
+            self.schema_changed().await;
             Ok(())
         } else {
             Err(SqlError::TemplateNotFound)
@@ -310,7 +341,10 @@ impl SqlEngine {
             created_at: old.created_at,
         };
         match self.store.replace_definition(&record).await? {
-            MetaReplaced::Replaced => Ok(definition(&record, analysis)),
+            MetaReplaced::Replaced => {
+                self.schema_changed().await;
+                Ok(definition(&record, analysis))
+            }
             MetaReplaced::NotFound => Err(SqlError::TemplateNotFound),
             MetaReplaced::NameTaken => Err(SqlError::Conflict {
                 message: format!("a query definition named {name} exists"),
@@ -333,7 +367,13 @@ impl SqlEngine {
             tables: Vec::new(),
             created_at: definition.created_at,
         };
-        self.measured(record, request).await
+        let catalog = Arc::new(self.catalog(definition.project_id).await?);
+        let run = Prepared {
+            definition: record,
+            catalog,
+            analysis: None,
+        };
+        self.measured(run, request).await
     }
 
     /// Runs the stored definition `id` (what the execute endpoints do): one read of its record
@@ -345,25 +385,71 @@ impl SqlEngine {
         id: Uuid,
         request: ExecuteRequest,
         public_only: bool,
+        epoch: Option<Uuid>,
     ) -> Result<Page, SqlError> {
+        let compiled = match self.compiled(project_id, id, epoch).await {
+            Ok(c) => c,
+            Err(e) => {
+                if !matches!(e, SqlError::TemplateNotFound) {
+                    self.metrics
+                        .executions
+                        .with_label_values(&["unknown", e.code()])
+                        .inc();
+                }
+                return Err(e);
+            }
+        };
+        if public_only && !compiled.record.public {
+            return Err(SqlError::NotPublic);
+        }
+        let run = Prepared {
+            definition: compiled.record.clone(),
+            catalog: Arc::clone(&compiled.catalog),
+            analysis: Some(Arc::clone(&compiled.analysis)),
+        };
+        self.measured(run, request).await
+    }
+
+    /// Definition `id` ready to run: from this node's cache, or read, analysed and kept.
+    /// `epoch` is the tenant configuration epoch the caller sees (see `compiled`).
+    async fn compiled(
+        &self,
+        project_id: Uuid,
+        id: Uuid,
+        epoch: Option<Uuid>,
+    ) -> Result<Arc<compiled::Compiled>, SqlError> {
+        if let Some(c) = self.compiled.get(project_id, id, epoch) {
+            self.metrics.compiled.with_label_values(&["hit"]).inc();
+            return Ok(c);
+        }
+        self.metrics.compiled.with_label_values(&["miss"]).inc();
+        let generation = self.compiled.generation();
         let record = self
             .store
             .get_definition(project_id, id)
             .await?
             .ok_or(SqlError::TemplateNotFound)?;
-        if public_only && !record.public {
-            return Err(SqlError::NotPublic);
-        }
-        self.measured(record, request).await
+        let catalog = Arc::new(self.catalog(project_id).await?);
+        let limits = self.config.limits.clone();
+        let text = record.sql.clone();
+        let tables = Arc::clone(&catalog);
+        let analysis = self
+            .pool
+            .run(move || analyze::analyze(&text, &tables, &limits))
+            .await?;
+        let compiled = Arc::new(compiled::Compiled {
+            record,
+            catalog,
+            analysis: Arc::new(analysis),
+        });
+        self.compiled
+            .insert(generation, epoch, Arc::clone(&compiled));
+        Ok(compiled)
     }
 
-    async fn measured(
-        &self,
-        definition: DefinitionRecord,
-        request: ExecuteRequest,
-    ) -> Result<Page, SqlError> {
+    async fn measured(&self, run: Prepared, request: ExecuteRequest) -> Result<Page, SqlError> {
         let started = Instant::now();
-        let (kind, result) = self.execute_inner(definition, request).await;
+        let (kind, result) = self.execute_inner(run, request).await;
         // A statement that failed before its analysis has no kind.
         let kind = kind.map_or("unknown", StatementKind::name);
         let outcome = match &result {
@@ -387,7 +473,7 @@ impl SqlEngine {
 
     async fn execute_inner(
         &self,
-        definition: DefinitionRecord,
+        run: Prepared,
         request: ExecuteRequest,
     ) -> (Option<StatementKind>, Result<Page, SqlError>) {
         let limit = request.limit.unwrap_or(self.config.default_limit);
@@ -404,10 +490,6 @@ impl SqlEngine {
                 }])),
             );
         }
-        let catalog = match self.catalog(definition.project_id).await {
-            Ok(c) => c,
-            Err(e) => return (None, Err(e)),
-        };
         let control = Arc::new(Control {
             deadline: Instant::now() + self.config.statement_timeout,
             cancelled: AtomicBool::new(false),
@@ -429,10 +511,11 @@ impl SqlEngine {
             store: Arc::clone(&self.store),
             config: self.config.clone(),
             cursor_key: self.cursor_key.clone(),
-            definition,
+            definition: run.definition,
             request,
             limit,
-            catalog,
+            catalog: run.catalog,
+            analysis: run.analysis,
             control: Arc::clone(&control),
         };
         let run = self.pool.run(move || job.run());
@@ -495,6 +578,14 @@ fn definition(record: &DefinitionRecord, s: Summary) -> Definition {
     }
 }
 
+/// A definition with what its execution needs; `analysis` is None when it is to be analysed
+/// on the pool thread that runs it.
+struct Prepared {
+    definition: DefinitionRecord,
+    catalog: Arc<Catalog>,
+    analysis: Option<Arc<Analysis>>,
+}
+
 /// One execution, moved onto a pool thread.
 struct Job {
     rt: tokio::runtime::Handle,
@@ -504,7 +595,8 @@ struct Job {
     definition: DefinitionRecord,
     request: ExecuteRequest,
     limit: u32,
-    catalog: Catalog,
+    catalog: Arc<Catalog>,
+    analysis: Option<Arc<Analysis>>,
     control: Arc<Control>,
 }
 
@@ -513,13 +605,20 @@ const KEYSET_ALIAS: &str = "__keyset_";
 impl Job {
     /// The statement's kind (for metrics) and its outcome; `Err` only when the analysis fails.
     fn run(self) -> Result<(StatementKind, Result<Page, SqlError>), SqlError> {
-        let analysis = analyze::analyze(&self.definition.sql, &self.catalog, &self.config.limits)?;
+        let analysis = match &self.analysis {
+            Some(a) => Arc::clone(a),
+            None => Arc::new(analyze::analyze(
+                &self.definition.sql,
+                &self.catalog,
+                &self.config.limits,
+            )?),
+        };
         let kind = analysis.kind;
-        Ok((kind, self.execute(analysis)))
+        Ok((kind, self.execute(&analysis)))
     }
 
-    fn execute(self, analysis: Analysis) -> Result<Page, SqlError> {
-        let values = bind_params(&analysis, &self.request)?;
+    fn execute(self, analysis: &Analysis) -> Result<Page, SqlError> {
+        let values = bind_params(analysis, &self.request)?;
         let restriction = lookup::key_restriction(
             &analysis.statement,
             &values,
@@ -630,7 +729,7 @@ impl Job {
             StatementKind::Update => WriteMode::Update,
             StatementKind::Delete => WriteMode::Delete,
         };
-        let tables: HashMap<_, _> = self.catalog.clone().into_iter().collect();
+        let tables: HashMap<_, _> = (*self.catalog).clone().into_iter().collect();
         let mut adapter = RowsAdapter::new(
             self.rt.clone(),
             Arc::clone(&self.store),

@@ -317,6 +317,7 @@ pub async fn run_all(inner: Arc<dyn RowStore>) {
     let config = SqlConfig {
         statement_timeout: Duration::from_secs(3),
         store_call_margin: Duration::from_millis(100),
+        compiled_staleness: Duration::ZERO,
         buckets: 4,
         ..SqlConfig::default()
     };

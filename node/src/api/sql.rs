@@ -223,6 +223,8 @@ pub async fn run(
             body.query_definition_id,
             request,
             public_only,
+            // Compiled definitions are good while the configuration epoch stays.
+            state.engine.tenants().epoch,
         )
         .await?;
     Ok(Answer::json(StatusCode::OK, &ExecuteResult::from(page))?.no_store())
