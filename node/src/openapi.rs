@@ -90,6 +90,9 @@ use crate::http::schema::{CodedError, PlainError, ValidationError};
         crate::api::ops::docs_redirect,
         crate::api::ops::docs_index_doc,
         crate::api::ops::docs,
+        crate::api::portal::redirect_doc,
+        crate::api::portal::index_doc,
+        crate::api::portal::file_doc,
     ),
     components(schemas(CodedError, PlainError, ValidationError)),
     tags(

@@ -34,6 +34,11 @@ fn documented_as(template: &str) -> (Vec<String>, String) {
             vec!["/docs/".into(), "/docs/{file}".into()],
             "/docs/x".into(),
         ),
+        // The portal page and its assets.
+        "/portal/*" => (
+            vec!["/portal/".into(), "/portal/{file}".into()],
+            "/portal/x".into(),
+        ),
         t => {
             let concrete = t
                 .split('/')

@@ -220,6 +220,14 @@ impl Engine {
     ) -> Result<(AdminUser, Issued), DomainError> {
         let project = &self.portal;
         let email = normalise_email(email);
+        // As for end users: attempts per caller IP over every account, then per account.
+        let route = crate::routing::ip_key(PORTAL_PROJECT_ID, caller.ip);
+        let per_ip = crate::ratelimit::LimitCheck {
+            name: "login_per_ip",
+            key: [b"login_per_ip".as_slice(), &route].concat(),
+            limit: project.project.settings.rate_limits.login_per_ip,
+        };
+        self.check_limits(&route, vec![per_ip]).await?;
         if let Err(e) = self.check_login_limits(project, &email, caller).await {
             if matches!(e, DomainError::RateLimited { .. }) {
                 tracing::warn!("portal login attempts over limit");

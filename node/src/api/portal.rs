@@ -55,6 +55,25 @@ pub fn page_headers(answer: Answer, csp: &'static str) -> Answer {
         )
 }
 
+/// `GET /portal/`
+#[utoipa::path(get, path = "/portal/", tag = "portal",
+    responses((status = 200, description = "The portal page (strict Content-Security-Policy)", content_type = "text/html", body = String),
+        (status = 403, description = "`ip_denied`: caller outside `--admin-cidrs`", body = crate::http::schema::CodedError)))]
+pub fn index_doc() {}
+
+/// `GET /portal/{file}`
+#[utoipa::path(get, path = "/portal/{file}", tag = "portal", params(("file" = String, Path)),
+    responses(
+        (status = 200, description = "An asset of the page (JavaScript, CSS, SVG)", content_type = "application/octet-stream", body = String),
+        (status = 403, description = "`ip_denied`: caller outside `--admin-cidrs`", body = crate::http::schema::CodedError),
+        (status = 404, description = "`not_found`: no such asset", body = crate::http::schema::CodedError)))]
+pub fn file_doc() {}
+
+/// `GET /portal` → `/portal/`
+#[utoipa::path(get, path = "/portal", tag = "portal",
+    responses((status = 301, description = "To `/portal/`", headers(("Location" = String, description = "`/portal/`")))))]
+pub fn redirect_doc() {}
+
 /// `GET /portal/{path}`; the empty path is the page itself.
 pub fn file(path: &str) -> Answer {
     let path = if path.is_empty() { "index.html" } else { path };
