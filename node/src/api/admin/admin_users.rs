@@ -44,24 +44,37 @@ pub struct AdminUserList {
 /// `POST /admin/v1/admin-users`.
 #[derive(ToSchema)]
 pub struct CreateAdminUser {
-    /// Stored trimmed and in lower case; unique.
-    #[schema(min_length = 3, max_length = 254, example = "ops@example.com")]
+    /// Stored in lower case; unique.
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = r"^[^@:\s\x00-\x1f\x7f-\x9f]+@[^@:\s\x00-\x1f\x7f-\x9f]+$",
+        example = "ops@example.com"
+    )]
     pub email: String,
     /// 8–1024 characters, as end users' passwords.
     #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
-/// An address-shaped email: one `@` with text on both sides, no spaces, no `:` (it becomes
-/// the label of the TOTP entry, where `:` separates the issuer).
+/// A character of an email's local part or domain. What `email_field` accepts is what the
+/// OpenAPI document's pattern says, `^[^@:\s\x00-\x1f\x7f-\x9f]+@[^@:\s\x00-\x1f\x7f-\x9f]+$`:
+/// one `@` with text on both sides, no whitespace, no control character, no `:` (the address
+/// becomes the label of the TOTP entry, where `:` separates the issuer).
+fn email_char(c: char) -> bool {
+    // `char::is_whitespace` plus U+FEFF: the JSON Schema pattern's `\s`.
+    c != '@' && c != ':' && !c.is_control() && !c.is_whitespace() && c != '\u{feff}'
+}
+
+/// An address-shaped email (see `email_char`).
 pub fn email_field(f: &mut Fields<'_>) -> Option<String> {
     let email = f.string("email", 3, 254)?;
-    let trimmed = email.trim();
-    let shaped = trimmed.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-    }) && !trimmed
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == ':');
+    let shaped = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !domain.is_empty()
+            && local.chars().all(email_char)
+            && domain.chars().all(email_char)
+    });
     if shaped {
         Some(email)
     } else {

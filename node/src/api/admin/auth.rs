@@ -24,7 +24,7 @@ pub const COOKIE: &str = "cr_portal";
 /// `POST /admin/v1/auth/login`.
 #[derive(ToSchema)]
 pub struct Login {
-    #[schema(max_length = 254, example = "ops@example.com")]
+    #[schema(min_length = 1, max_length = 254, example = "ops@example.com")]
     pub email: String,
     #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
