@@ -38,17 +38,20 @@ pub enum Command {
 pub enum AdminCommand {
     /// Mint an admin API token into the store and print it once.
     MintToken {
+        /// Data directory of the stopped node (its embedded store).
         #[arg(long, env = "COMMONROCK_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        /// A name for the token, shown in `GET /admin/v1/admin-tokens`.
         #[arg(long, default_value = "cli")]
         name: String,
     },
     /// Create a portal admin user in a STOPPED node's embedded store; the password is read
     /// from standard input (one line). A running node takes `POST /admin/v1/admin-users`.
     CreateUser {
+        /// Data directory of the stopped node (its embedded store).
         #[arg(long, env = "COMMONROCK_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
-        /// The admin user's email (stored trimmed and in lower case).
+        /// The admin user's email (stored in lower case).
         #[arg(long)]
         email: String,
     },
