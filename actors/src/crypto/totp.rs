@@ -95,13 +95,13 @@ fn cipher(secrets: &ServerSecrets, key_id: &str) -> Option<ChaCha20Poly1305> {
 }
 
 /// Encrypts a TOTP secret for `user` under the current server key; the user id is bound as
-/// associated data, so a ciphertext copied to another user's record does not decrypt.
-pub fn encrypt(secrets: &ServerSecrets, user: Uuid, secret: &[u8]) -> EncryptedSecret {
+/// associated data, so a ciphertext copied to another user's record does not decrypt. None
+/// only if the cipher refuses (it does not for a message this short).
+pub fn encrypt(secrets: &ServerSecrets, user: Uuid, secret: &[u8]) -> Option<EncryptedSecret> {
     let key_id = secrets.current_key_id().to_string();
-    let cipher = cipher(secrets, &key_id).expect("the current key is configured");
     let mut nonce = [0u8; 12];
     fill_random(&mut nonce);
-    let ciphertext = cipher
+    let ciphertext = cipher(secrets, &key_id)?
         .encrypt(
             Nonce::from_slice(&nonce),
             Payload {
@@ -109,12 +109,12 @@ pub fn encrypt(secrets: &ServerSecrets, user: Uuid, secret: &[u8]) -> EncryptedS
                 aad: user.as_bytes(),
             },
         )
-        .expect("ChaCha20-Poly1305 encrypts any message this short");
-    EncryptedSecret {
+        .ok()?;
+    Some(EncryptedSecret {
         key_id,
         nonce,
         ciphertext,
-    }
+    })
 }
 
 /// None when the key that encrypted it is gone from the secret file, or the record was
@@ -215,7 +215,7 @@ mod tests {
         let s = secrets();
         let user = Uuid::new_v4();
         let secret = new_secret();
-        let sealed = encrypt(&s, user, &secret);
+        let sealed = encrypt(&s, user, &secret).expect("encrypts");
         assert_ne!(sealed.ciphertext[..20], secret[..]);
         assert_eq!(decrypt(&s, user, &sealed).unwrap(), secret);
         assert!(decrypt(&s, Uuid::new_v4(), &sealed).is_none());

@@ -372,7 +372,9 @@ impl Engine {
             if u.totp.is_some() {
                 return Err(DomainError::AlreadyExists("totp"));
             }
-            u.totp_pending = Some(totp::encrypt(&self.secrets, u.id, &secret));
+            let sealed = totp::encrypt(&self.secrets, u.id, &secret)
+                .ok_or_else(|| DomainError::Internal("TOTP secret encryption failed".into()))?;
+            u.totp_pending = Some(sealed);
             Ok(())
         })
         .await?;
