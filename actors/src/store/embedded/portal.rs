@@ -5,9 +5,8 @@ use async_trait::async_trait;
 use redb::{ReadableTable, TableDefinition};
 use uuid::Uuid;
 
-use super::{
-    decode, get_owned, list_all, put, Bytes, Ctx, EmbeddedStore, Outcome, WriteOp, WriteTables,
-};
+use super::writer::{Outcome, WriteOp, WriteTables};
+use super::{decode, get_owned, list_all, put, Bytes, Ctx, EmbeddedStore};
 use crate::model::{AdminUser, AuditEntry, Inserted, UnixSecs, AUDIT_RETENTION_S};
 use crate::store::portal::{PortalStore, MAX_AUDIT_PAGE};
 use crate::store::StoreError;

@@ -2,6 +2,7 @@
 //! and count writes the writer thread applies, and the byte layouts of their keys (see the
 //! parent module's table list).
 
+use super::writer::*;
 use super::*;
 
 impl WriteTables<'_> {
