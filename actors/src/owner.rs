@@ -248,15 +248,27 @@ impl Forwarder for NoPeers {
     }
 }
 
+/// The request being served: its id (which a forward carries to the owner) and its route
+/// template. Log lines of events inside it are tagged with both (`node::logs`).
+#[derive(Clone)]
+pub struct RequestContext {
+    pub id: std::sync::Arc<str>,
+    pub route: &'static str,
+}
+
 tokio::task_local! {
-    /// The request id of the HTTP request being served, so a forward carries it to the owner's
-    /// log lines.
-    pub static REQUEST_ID: std::sync::Arc<str>;
+    /// Set for the whole handling of a request (and of a forwarded call on its owner).
+    pub static REQUEST: RequestContext;
 }
 
 /// The current request id, if the caller set one.
 pub fn request_id() -> Option<std::sync::Arc<str>> {
-    REQUEST_ID.try_with(|id| id.clone()).ok()
+    REQUEST.try_with(|r| r.id.clone()).ok()
+}
+
+/// The current request's id and route template, if any.
+pub fn request_context() -> Option<RequestContext> {
+    REQUEST.try_with(RequestContext::clone).ok()
 }
 
 /// A bounded wait shared by the engine's retries: how long to wait for pending ownership.

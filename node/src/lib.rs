@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod dev;
 pub mod http;
+pub mod logs;
 pub mod metrics;
 pub mod openapi;
 pub mod seed;

@@ -9,21 +9,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use commonrock_actors::crypto::tokens::ServerSecrets;
-use commonrock_node::config::{AdminCommand, Cli, Command, Config, LogFormat, SecretCommand};
+use commonrock_node::config::{AdminCommand, Cli, Command, Config, SecretCommand};
 use commonrock_node::server;
-
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -44,7 +31,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => {
                 let config = Config::from_args(*args).map_err(|e| e.to_string())?;
-                init_logs(config.log_format);
+                commonrock_node::logs::init(config.log_format);
                 server::run(config, server::shutdown_signal())
                     .await
                     .map_err(|e| e.to_string())

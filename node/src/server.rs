@@ -210,8 +210,10 @@ const SQL_CURSOR_KEY_CONTEXT: &[u8] = b"commonrock/sql-cursor-key/v1";
 /// closed connection; the request path answers smaller violations of its tighter budgets
 /// (`api::MAX_URI_BYTES`, `api::MAX_HEADER_BYTES`, `api::MAX_HEADER_LINES`) with JSON. Small
 /// enough that a flood of unterminated heads costs little memory (64 KiB per connection).
+/// 100 lines is the array hyper keeps on the stack; a larger cap made it allocate and fill
+/// one of that size for every request (2 % of an introspection's CPU).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-const MAX_HEAD_LINES: usize = 256;
+const MAX_HEAD_LINES: usize = 100;
 
 /// The simple DB's engine on the node's row store.
 fn start_sql(

@@ -79,6 +79,32 @@ fn rebased(node: &Node, p: &Project) -> Project {
     }
 }
 
+/// A line logged while a request is served carries its request id and route template.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_written_during_a_request_name_its_id_and_route() {
+    let node = Node::start().await;
+    let org = format!("org-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let id = format!("trace-{}", uuid::Uuid::new_v4().simple());
+    let a = send(
+        node.http
+            .post(node.url("/admin/v1/orgs"))
+            .bearer_auth(&node.admin_token)
+            .header("X-Request-Id", &id)
+            .json(&json!({"slug": org, "name": "Acme"})),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let wanted = format!("request_id={id} route=/admin/v1/orgs");
+    let found = eventually(Duration::from_secs(10), || async {
+        node.logs()
+            .lines()
+            .any(|l| l.contains("admin action") && l.contains(&wanted))
+            .then_some(())
+    })
+    .await;
+    assert!(found.is_some(), "no line with {wanted}:\n{}", node.logs());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orgs_and_projects_are_created_listed_and_patched() {
     let node = Node::start().await;

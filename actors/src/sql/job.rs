@@ -2,7 +2,6 @@
 //! rewritten for the page (offset or keyset), planned and run by GlueSQL over the row store,
 //! and its rows turned into JSON.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -177,11 +176,10 @@ impl Job {
             StatementKind::Update => WriteMode::Update,
             StatementKind::Delete => WriteMode::Delete,
         };
-        let tables: HashMap<_, _> = (*self.catalog).clone().into_iter().collect();
         let mut adapter = RowsAdapter::new(
             self.rt.clone(),
             Arc::clone(&self.store),
-            tables,
+            Arc::clone(&self.catalog),
             Arc::clone(&self.control),
             hint,
             self.config.page_size,

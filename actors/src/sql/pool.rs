@@ -35,6 +35,7 @@ impl SqlPool {
                 .name(format!("commonrock-sql-{i}"))
                 .stack_size(STACK_BYTES)
                 .spawn(move || {
+                    crate::store::inline::allow_inline_reads();
                     while let Ok(job) = rx.recv() {
                         busy.fetch_add(1, Ordering::Relaxed);
                         // A panicking statement must not take its worker down with it.

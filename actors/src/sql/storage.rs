@@ -18,6 +18,7 @@ use gluesql_core::store::{
     Store, StoreMut, Transaction,
 };
 
+use super::analyze::Catalog;
 use super::error::SqlError;
 use super::keys::{bucket_of, decode_row, encode_key, encode_row, stored_to_value, NULL_KEY};
 use crate::store::rows::{
@@ -100,7 +101,8 @@ pub enum WriteMode {
 pub struct RowsAdapter {
     pub rt: tokio::runtime::Handle,
     pub store: Arc<dyn RowStore>,
-    pub tables: HashMap<String, TableRecord>,
+    /// The project's tables, shared with the compiled definition (never copied per run).
+    pub tables: Arc<Catalog>,
     pub control: Arc<Control>,
     pub hint: Option<ScanHint>,
     pub restriction: Option<Restriction>,
@@ -121,7 +123,7 @@ impl RowsAdapter {
     pub fn new(
         rt: tokio::runtime::Handle,
         store: Arc<dyn RowStore>,
-        tables: HashMap<String, TableRecord>,
+        tables: Arc<Catalog>,
         control: Arc<Control>,
         hint: Option<ScanHint>,
         page_size: usize,

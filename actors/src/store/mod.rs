@@ -7,6 +7,7 @@
 pub mod backfill_conformance;
 pub mod conformance;
 pub mod embedded;
+pub mod inline;
 pub mod members;
 pub mod portal;
 pub mod portal_conformance;

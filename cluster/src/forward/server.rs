@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use commonrock_actors::owner::{OwnerError, REQUEST_ID};
+use commonrock_actors::owner::{OwnerError, RequestContext, REQUEST};
 use commonrock_actors::Engine;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -73,10 +73,13 @@ async fn handle(
         tracing::error!(%peer, from = %envelope.from, "refused a cluster call sent minutes away from this node's clock (a replay, or clocks far apart)");
         return Ok(plain(http::StatusCode::UNAUTHORIZED, "stale"));
     }
-    let request_id: Arc<str> = envelope.request_id.as_deref().unwrap_or("-").into();
-    let answer: Answer = REQUEST_ID
+    let context = RequestContext {
+        id: envelope.request_id.as_deref().unwrap_or("-").into(),
+        route: "forwarded",
+    };
+    let answer: Answer = REQUEST
         .scope(
-            request_id,
+            context,
             engine.serve_forwarded(envelope.call, envelope.epoch),
         )
         .await;

@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
+use commonrock_actors::owner::{RequestContext, REQUEST};
 use commonrock_actors::tenant::ProjectView;
 use commonrock_actors::Engine;
 use futures_util::{Stream, StreamExt};
 use http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Response, StatusCode};
 use ipnet::IpNet;
-use tracing::Instrument;
 
 use crate::http::client_ip::caller_ip;
 use crate::http::{Answer, ApiError, Code, Handled, Request};
@@ -39,7 +39,7 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Header budget of a request: more lines or bytes answer 431
 /// `request_header_fields_too_large` with the JSON body. hyper's own caps sit above these
 /// (`http::conn`), so only heads past those get hyper's bare answer.
-pub const MAX_HEADER_LINES: usize = 100;
+pub const MAX_HEADER_LINES: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// An oversized body up to this size is still read (and dropped) before the 413 goes out: a
 /// server that answers and closes while the client is still writing makes the client see a
@@ -188,7 +188,12 @@ fn new_request_id() -> String {
         (u64::from_le_bytes(b), std::hash::RandomState::new())
     });
     let n = permute(key, COUNTER.fetch_add(1, Ordering::Relaxed));
-    format!("{prefix:016x}{n:016x}")
+    let value = (u128::from(*prefix) << 64) | u128::from(n);
+    // 32 lower-case hex digits, without `format!`'s machinery (this runs per request).
+    (0..32)
+        .rev()
+        .map(|i| char::from(b"0123456789abcdef"[((value >> (i * 4)) & 0xf) as usize]))
+        .collect()
 }
 
 /// A four-round Feistel network over 64 bits whose round function is SipHash under a random
@@ -249,9 +254,6 @@ where
         Err(e) => ("unmatched", Answer::from(e), None),
         Ok(resolved) => {
             let template = resolved.template;
-            // Every event logged while handling carries the request id and route template
-            // (never the path: it can hold ids a log has no business keeping).
-            let span = tracing::info_span!("request", request_id = %rid, route = template);
             let head = Incoming {
                 method: method.clone(),
                 path,
@@ -259,11 +261,16 @@ where
                 headers,
                 peer: ip,
             };
-            let (answer, cors) = commonrock_actors::owner::REQUEST_ID
-                .scope(
-                    rid.as_str().into(),
-                    route(&state, resolved, head, body).instrument(span),
-                )
+            // Every event logged while handling carries the request id and route template
+            // (never the path: it can hold ids a log has no business keeping); `logs` reads
+            // them from here. Boxed once: the request's future is several KiB, and every
+            // layer above (warp, hyper, the connection) would otherwise copy it whole.
+            let context = RequestContext {
+                id: rid.as_str().into(),
+                route: template,
+            };
+            let (answer, cors) = REQUEST
+                .scope(context, Box::pin(route(&state, resolved, head, body)))
                 .await;
             (template, answer, cors)
         }
@@ -312,7 +319,14 @@ where
     if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return (ApiError::code(Code::PayloadTooLarge).into(), None);
     }
-    let body = match tokio::time::timeout(state.body_timeout, read_body(body, limit)).await {
+    // A small body has usually arrived with its head: read it without arming a timer (one
+    // timer-wheel insert and removal per request otherwise).
+    let mut reading = std::pin::pin!(read_body(body, limit));
+    let read = match futures_util::FutureExt::now_or_never(reading.as_mut()) {
+        Some(done) => Ok(done),
+        None => tokio::time::timeout(state.body_timeout, reading).await,
+    };
+    let body = match read {
         Ok(Ok(Some(b))) => b,
         Ok(Ok(None)) => return (ApiError::code(Code::PayloadTooLarge).into(), None),
         // A body announced and never sent in full must not hold the request (and its
@@ -339,7 +353,7 @@ where
     };
     match resolved.target {
         Target::Healthz => (ops::healthz(), None),
-        Target::Readyz => (ops::readyz(state).await, None),
+        Target::Readyz => (Box::pin(ops::readyz(state)).await, None),
         Target::Metrics => (
             unwrap(admin::guard_network(state, &req).and_then(|()| ops::metrics(state))),
             None,
@@ -355,7 +369,12 @@ where
         ),
         Target::PortalRedirect => (portal::redirect(), None),
         Target::DocsRedirect => (ops::docs_redirect(), None),
-        Target::Admin(target) => (unwrap(admin::dispatch(state, &req, target).await), None),
+        // Boxed: the admin handlers' futures are large, and every request's future would
+        // otherwise be as large as the largest of them (copied whole as it is moved).
+        Target::Admin(target) => (
+            unwrap(Box::pin(admin::dispatch(state, &req, target)).await),
+            None,
+        ),
         tenant => tenant_route(state, &req, tenant).await,
     }
 }
@@ -415,14 +434,17 @@ async fn endpoint(
     target: Target,
 ) -> Handled {
     match target {
+        // Boxed, like the admin handlers: only introspection, the hot path, runs inline.
         Target::EndUsers { action, .. } => {
-            public::end_users::handle(state, req, project, action).await
+            Box::pin(public::end_users::handle(state, req, project, action)).await
         }
         Target::OwnSessions { action, .. } => {
-            public::sessions::handle(state, req, project, action).await
+            Box::pin(public::sessions::handle(state, req, project, action)).await
         }
         Target::Introspect { batch, .. } => introspection::handle(state, req, project, batch).await,
-        Target::SqlExecute { public, .. } => sql::execute(state, req, project, public).await,
+        Target::SqlExecute { public, .. } => {
+            Box::pin(sql::execute(state, req, project, public)).await
+        }
         _ => Err(ApiError::code(Code::NotFound)),
     }
 }

@@ -250,12 +250,17 @@ impl EmbeddedStore {
     }
 
     /// Runs `read` in a read transaction on the blocking pool: redb reads are synchronous file
-    /// I/O, and MVCC means they never wait for the writer.
+    /// I/O, and MVCC means they never wait for the writer. A thread that may block (a SQL
+    /// pool thread, `store::inline`) runs it in place.
     async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
     {
+        if crate::store::inline::inline_reads_allowed() {
+            let txn = self.db.begin_read().ctx("begin read")?;
+            return read(&txn);
+        }
         let db = Arc::clone(&self.db);
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().ctx("begin read")?;
