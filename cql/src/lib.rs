@@ -6,6 +6,7 @@ pub mod members;
 pub mod migrate;
 pub mod options;
 pub mod portal;
+pub mod row_counts;
 pub mod rows;
 pub mod store;
 

@@ -37,7 +37,7 @@ use std::ops::Bound;
 use async_trait::async_trait;
 use commonrock_actors::store::rows::{
     DefinitionRecord, IndexBound, IndexEntry, IndexRange, MetaInserted, MetaReplaced, PkRange,
-    RowAddr, RowDelete, RowInsert, RowStore, RowUpdate, RowWritten, StoredRow, TableKey,
+    RowAddr, RowDelete, RowInsert, RowQuota, RowStore, RowUpdate, RowWritten, StoredRow, TableKey,
     TableRecord,
 };
 use commonrock_actors::store::StoreError;
@@ -653,18 +653,22 @@ impl CqlStore {
     }
 
     /// (this table's count, the project's total) from the counters.
-    async fn counts(&self, table: TableKey) -> Result<(u64, u64), StoreError> {
+    /// (rows of `table`, rows of its project) for the quota check: from the counters, or
+    /// from `row_counts` while those were read recently and are far from the limits.
+    async fn counts(&self, table: TableKey, quota: &RowQuota) -> Result<(u64, u64), StoreError> {
+        if let Some(known) = self.row_counts.fresh(table, quota) {
+            return Ok(known);
+        }
         let rows: Vec<(Uuid, Option<Counter>)> = self
             .collect(&self.rows.project_counts, (table.project_id,), usize::MAX)
             .await?;
-        let (mut mine, mut total) = (0u64, 0u64);
-        for (id, n) in rows {
-            let n = n.map_or(0, |c| c.0).max(0) as u64;
-            total = total.saturating_add(n);
-            if id == table.table_id {
-                mine = n;
-            }
-        }
+        let tables: HashMap<Uuid, u64> = rows
+            .into_iter()
+            .map(|(id, n)| (id, n.map_or(0, |c| c.0).max(0) as u64))
+            .collect();
+        let mine = tables.get(&table.table_id).copied().unwrap_or(0);
+        let total = tables.values().fold(0u64, |a, n| a.saturating_add(*n));
+        self.row_counts.read(table.project_id, tables);
         Ok((mine, total))
     }
 
@@ -673,8 +677,9 @@ impl CqlStore {
             &self.rows.add_count,
             (Counter(delta), table.project_id, table.table_id),
         )
-        .await
-        .map(|_| ())
+        .await?;
+        self.row_counts.changed(table, delta);
+        Ok(())
     }
 
     async fn get_claim(
@@ -1473,7 +1478,7 @@ impl RowStore for CqlStore {
     async fn insert_row(&self, insert: &RowInsert) -> Result<RowWritten, StoreError> {
         let t = insert.table;
         let pk = &insert.addr.pk;
-        let (mine, total) = self.counts(t).await?;
+        let (mine, total) = self.counts(t, &insert.quota).await?;
         if mine >= insert.quota.max_table_rows || total >= insert.quota.max_project_rows {
             return Ok(RowWritten::QuotaExceeded);
         }

@@ -73,6 +73,8 @@ pub struct CqlStore {
     pub(crate) members: crate::members::MemberStatements,
     /// The portal's statements (`PortalStore`, in `portal.rs`).
     pub(crate) portal: crate::portal::PortalStatements,
+    /// Row counts for the quotas between counter reads (`row_counts.rs`).
+    pub(crate) row_counts: crate::row_counts::RowCounts,
     server: ServerKind,
     lwt: IntCounterVec,
 }
@@ -182,6 +184,7 @@ impl CqlStore {
             rows,
             members,
             portal,
+            row_counts: Default::default(),
             server,
             lwt,
         })
