@@ -193,6 +193,12 @@ pub struct ServeArgs {
     /// INDEX on a table with rows waits statement timeout + this before its backfill.
     #[arg(long, env = "COMMONROCK_SQL_STORE_MARGIN_MS")]
     pub sql_store_margin_ms: Option<u64>,
+    /// Threads that run SQL statements. A statement holds its thread while it waits for the
+    /// store, so ScyllaDB, a network round trip per read, needs many more than the embedded
+    /// store, whose reads are local [default: one per core on the embedded store, 32 on
+    /// ScyllaDB]
+    #[arg(long, env = "COMMONROCK_SQL_THREADS")]
+    pub sql_threads: Option<usize>,
     #[arg(long, env = "COMMONROCK_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
     /// How long /readyz is red before the listeners close on SIGTERM (load balancers need a
@@ -270,6 +276,7 @@ struct FileConfig {
     store_timeout_ms: Option<u64>,
     sql_statement_timeout_ms: Option<u64>,
     sql_store_margin_ms: Option<u64>,
+    sql_threads: Option<usize>,
     log_format: Option<LogFormat>,
     shutdown_delay_ms: Option<u64>,
     sql_max_rows: Option<u32>,
@@ -325,6 +332,7 @@ pub struct Config {
     pub sql_max_rows: u32,
     pub sql_statement_timeout: Duration,
     pub sql_store_margin: Duration,
+    pub sql_threads: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -557,6 +565,12 @@ impl Config {
                 // store timeout; one more second covers the client's own retries and clocks.
                 None => store_timeout.max(Duration::from_secs(2)) + Duration::from_secs(1),
             },
+            sql_threads: args.sql_threads.or(file.sql_threads).unwrap_or(
+                match args.store.or(file.store).unwrap_or(StoreKind::Embedded) {
+                    StoreKind::Scylla => 32,
+                    StoreKind::Embedded => cores,
+                },
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -622,6 +636,9 @@ impl Config {
         }
         if !(1..=1024).contains(&self.shards) {
             return Err(invalid("--shards", "must be between 1 and 1024"));
+        }
+        if !(1..=1024).contains(&self.sql_threads) {
+            return Err(invalid("--sql-threads", "must be between 1 and 1024"));
         }
         if self.argon2_threads == 0 {
             return Err(invalid("--argon2-threads", "must be at least 1"));

@@ -227,6 +227,7 @@ fn start_sql(
         default_limit: SqlConfig::default().default_limit.min(config.sql_max_rows),
         statement_timeout: config.sql_statement_timeout,
         store_call_margin: config.sql_store_margin,
+        threads: config.sql_threads,
         ..SqlConfig::default()
     };
     let key = secrets.derive_key(SQL_CURSOR_KEY_CONTEXT);
